@@ -1,0 +1,92 @@
+// Mailbox: the one asynchronous interface every upstream adapter (IMAP, JMAP) implements.
+//
+// A Pop3Session owns one Mailbox. Each operation takes a completion callback that runs
+// exactly once, later, on the loop thread, never inside the call. Destroying the Mailbox
+// cancels whatever is in flight: no callback runs after the destructor has started.
+// One operation at a time: the session never starts one before the last completed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/common/result.h"
+#include "protocol/common/secret.h"
+
+namespace popgate {
+
+struct Credentials {
+  std::string mechanism;   // how the client proved it: "USER" or "PLAIN"
+  std::string user;
+  SecretString password;
+};
+
+// One message of the frozen maildrop. Sessions address messages upstream only by
+// upstream_id, never by position (nothing lost even when the mailbox changes meanwhile).
+struct MessageInfo {
+  std::string upstream_id;   // IMAP: the UID; JMAP: the Email id
+  uint64_t size = 0;         // RFC 5322 octets with CRLF line ends (IMAP RFC822.SIZE, JMAP size)
+  std::string uidl;          // stable across sessions; RFC 1939 UIDL characters only
+};
+
+struct Snapshot {
+  std::string mailbox_key;           // upstream + user, for the exclusive maildrop lock
+  std::vector<MessageInfo> messages; // POP3 message n is messages[n-1]
+};
+
+// Receives a message body as the upstream delivers it.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  // The upstream has the message and starts sending it. Called once, before any chunk.
+  virtual void on_body_start() = 0;
+  // Returns false once the sink wants no more (TOP has what it needs): the adapter then
+  // stops asking the upstream for more and completes the fetch successfully.
+  virtual bool on_body_chunk(std::string_view chunk) = 0;
+};
+
+enum class FetchKind {
+  Whole,        // RETR
+  HeadFirst,    // TOP: the start of the message matters, the sink will stop early
+};
+
+class Mailbox {
+ public:
+  using OpenDone = std::function<void(Result<Snapshot>)>;
+  using Done = std::function<void(Status)>;
+
+  virtual ~Mailbox() = default;
+
+  // Connect, authenticate, open the mailbox and take the snapshot.
+  // Auth for refused credentials; Temporary when the upstream is unreachable or fails.
+  virtual void open(Credentials credentials, OpenDone done) = 0;
+
+  // Stream one message into `sink` (which must outlive the operation).
+  // NotFound when it was removed upstream after the snapshot; then on_body_start never ran.
+  virtual void fetch(const MessageInfo& message, FetchKind kind, BodySink& sink, Done done) = 0;
+
+  // Backpressure: stop / resume reading the upstream while a fetch streams.
+  virtual void pause_body() = 0;
+  virtual void resume_body() = 0;
+
+  // UPDATE state: remove exactly these messages (by upstream_id) as the delete mode says.
+  // On failure nothing beyond what the upstream confirmed has changed.
+  virtual void commit(std::vector<MessageInfo> deleted, Done done) = 0;
+
+  // Name for logs and metric labels: "imap", "jmap".
+  virtual std::string_view kind() const = 0;
+};
+
+using MailboxPtr = std::unique_ptr<Mailbox>;
+
+// Creates one Mailbox per POP3 session (the place routing rules will live).
+class MailboxFactory {
+ public:
+  virtual ~MailboxFactory() = default;
+  virtual MailboxPtr create() = 0;
+};
+
+}  // namespace popgate

@@ -1,0 +1,38 @@
+// SocketAddress: an IPv4/IPv6 address and port, parsed from "host:port" or "[v6]:port".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+namespace popgate::io {
+
+struct HostPort {
+  std::string host;   // without brackets
+  uint16_t port = 0;
+};
+
+// "127.0.0.1:110", "[::1]:110", "mail.example.com:993". Port 0 is allowed (pick a free one).
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+class SocketAddress {
+ public:
+  // Numeric addresses only (listeners never resolve names).
+  static std::optional<SocketAddress> from_numeric(const HostPort& host_port);
+  static SocketAddress from_sockaddr(const sockaddr* address);
+
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage_); }
+  std::string host() const;
+  uint16_t port() const;
+  std::string to_string() const;   // "127.0.0.1:110", "[::1]:110"
+  bool is_loopback() const;
+
+ private:
+  sockaddr_storage storage_{};
+};
+
+}  // namespace popgate::io

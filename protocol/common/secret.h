@@ -1,0 +1,43 @@
+// SecretString: a password or token that is wiped when dropped and never printed.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace popgate {
+
+class SecretString {
+ public:
+  SecretString() = default;
+  explicit SecretString(std::string_view value) : value_(value) {}
+  SecretString(const SecretString&) = default;
+  SecretString& operator=(const SecretString& other) {
+    if (this != &other) { wipe(); value_ = other.value_; }
+    return *this;
+  }
+  SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
+  SecretString& operator=(SecretString&& other) noexcept {
+    if (this != &other) { wipe(); value_ = std::move(other.value_); other.wipe(); }
+    return *this;
+  }
+  ~SecretString() { wipe(); }
+
+  // Deliberately not implicit: every use of the plaintext is visible at the call site.
+  std::string_view reveal() const { return value_; }
+  bool empty() const { return value_.empty(); }
+  size_t size() const { return value_.size(); }
+
+  void wipe() {
+    // Cover the whole buffer (a moved-from short string keeps its bytes past size()),
+    // with volatile writes the optimiser cannot drop as dead stores before free.
+    value_.resize(value_.capacity());
+    volatile char* p = value_.data();
+    for (size_t i = 0; i < value_.size(); ++i) p[i] = 0;
+    value_.clear();
+  }
+
+ private:
+  std::string value_;
+};
+
+}  // namespace popgate

@@ -1,0 +1,131 @@
+// Pop3Server: the RFC 1939 / 2449 / 5034 server state machine, sans I/O.
+//
+// Bytes from the client go in through receive(); the session then calls next_event()
+// until it returns NeedInput or Waiting, and acts on each event in order (h11's shape).
+// Actions that need the mailbox (Authenticate, Retrieve, Commit, StartTls) suspend
+// command processing until the session reports the outcome through the matching
+// completion method; pipelined commands stay buffered meanwhile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocol/common/error.h"
+#include "protocol/common/secret.h"
+
+namespace popgate::pop3 {
+
+enum class State { Authorization, Transaction, Update, Closed };
+
+struct Limits {
+  size_t max_command_line = 512;           // octets incl. CRLF (RFC 2449 §4 allows 255 per argument)
+  size_t max_sasl_line = 16 * 1024;        // AUTH continuation lines carry base64 tokens
+  unsigned max_bad_commands_before_login = 3;   // consecutive; Dovecot's pop3-login value
+  unsigned max_bad_commands_after_login = 20;   // consecutive; Dovecot's pop3 value
+  size_t max_buffered_input = 64 * 1024;   // the session stops reading the socket above this
+};
+
+struct Options {
+  Limits limits;
+  bool stls_offered = false;            // a certificate is configured and TLS is not active yet
+  bool plaintext_auth_allowed = true;   // false on a non-TLS, non-loopback connection by default
+  std::string implementation = "popgate";
+};
+
+// What the server knows of each message of the frozen maildrop, numbered from 1.
+struct MessageListing {
+  uint64_t size = 0;   // octets as RETR sends them before dot-stuffing (CRLF line ends)
+  std::string uidl;    // RFC 1939 §7: 1..70 characters in 0x21..0x7E
+};
+
+// ---- Events: what the session must do next ----
+struct NeedInput {};  // every buffered command answered; read more from the client
+struct Waiting {};    // an action is in flight; call its completion method first
+struct SendReply {    // write these bytes to the client
+  std::string bytes;
+};
+struct Authenticate {           // log in upstream with these credentials, then
+  std::string mechanism;        // auth_succeeded() or auth_failed(). "USER" (USER/PASS) or "PLAIN"
+  std::string user;             // authentication identity (authcid)
+  SecretString password;
+};
+struct Retrieve {               // fetch message `index` (0-based) and stream it: call
+  size_t index = 0;             // retrieve_started(), write the body through a DotStuffer
+  std::optional<uint64_t> top_lines;  // (TopFilter first when set), then retrieve_finished()
+};                              // or retrieve_failed().
+struct Commit {                 // QUIT in TRANSACTION: apply the deletions (0-based, ascending),
+  std::vector<size_t> deleted;  // then commit_succeeded() or commit_failed().
+};
+struct StartTls {};             // "+OK" was sent; start the handshake, then tls_started()
+struct Close {};                // flush pending replies, then close the connection
+
+using Event = std::variant<NeedInput, Waiting, SendReply, Authenticate, Retrieve, Commit, StartTls, Close>;
+
+class Pop3Server {
+ public:
+  explicit Pop3Server(Options options);
+
+  // The greeting line to send when the connection opens.
+  std::string greeting() const;
+
+  // Bytes from the client. Buffered until consumed by next_event().
+  void receive(std::string_view data);
+  size_t buffered_input() const { return input_.size() - input_pos_; }
+  bool wants_input() const { return buffered_input() < options_.limits.max_buffered_input; }
+
+  Event next_event();
+
+  // ---- Completions of the actions above ----
+  void auth_succeeded(std::vector<MessageListing> listing);
+  void auth_failed(ErrorKind kind);
+  // Returns the status line ("+OK 1234 octets\r\n") to write before the body.
+  std::string retrieve_started();
+  void retrieve_finished();
+  // Before retrieve_started(): queues an -ERR and goes on. After it: the body is cut,
+  // so the server closes (the session drops the connection).
+  void retrieve_failed(ErrorKind kind);
+  void commit_succeeded();
+  void commit_failed(ErrorKind kind);
+  void tls_started();
+
+  // ---- Things that happen to the session, not commands ----
+  void idle_timeout();   // autologout without entering UPDATE (RFC 1939 §3)
+  void shutdown();       // the server is going away: nothing is deleted
+
+  State state() const { return state_; }
+  const std::vector<MessageListing>& listing() const { return listing_; }
+  bool is_deleted(size_t index) const { return deleted_[index]; }
+  bool tls_active() const { return tls_active_; }
+  // The command keyword being processed, upper-case ("RETR"), for logs and metrics.
+  std::string_view current_command() const { return current_command_; }
+
+ private:
+  // Private state; the implementation may add helpers and members here.
+  enum class Pending { None, Auth, Retrieve, RetrieveStreaming, Commit, StartTls };
+  enum class SaslStep { None, PlainResponse };
+
+  Options options_;
+  State state_ = State::Authorization;
+  Pending pending_ = Pending::None;
+  SaslStep sasl_ = SaslStep::None;
+  bool tls_active_ = false;
+  bool closing_ = false;
+  bool discarding_long_line_ = false;
+  unsigned bad_commands_ = 0;
+  std::string input_;
+  size_t input_pos_ = 0;
+  std::string user_;
+  std::string current_command_;
+  std::vector<MessageListing> listing_;
+  std::vector<bool> deleted_;
+  std::optional<Retrieve> retrieving_;
+  std::vector<Event> queued_;  // replies produced by completions, emitted before new commands
+
+};
+
+}  // namespace popgate::pop3
