@@ -22,7 +22,7 @@ class DotStuffer {
 
  private:
   bool at_line_start_ = true;
-  bool after_cr_ = false;   // the previous octet was a CR (possibly in the previous chunk)
+  bool after_cr_ = false;  // the previous octet was a CR (possibly in the previous chunk)
   uint64_t message_octets_ = 0;
 };
 

@@ -9,9 +9,9 @@
 namespace popgate::pop3 {
 
 struct Pop3Command {
-  std::string_view keyword;             // as sent; compare case-insensitively
-  std::string_view rest;                // everything after the first space (PASS keeps spaces)
-  std::vector<std::string_view> args;   // rest split on runs of spaces
+  std::string_view keyword;            // as sent; compare case-insensitively
+  std::string_view rest;               // everything after the first space (PASS keeps spaces)
+  std::vector<std::string_view> args;  // rest split on runs of spaces
 };
 
 // `line` excludes the CRLF. Returns nullopt when the line holds no keyword.

@@ -1,1 +1,595 @@
-// placeholder: implementation in progress
+// Pop3Server: the POP3 server state machine (RFC 1939, 2449, 5034), fed bytes, answering events.
+#include "protocol/pop3/pop3_server.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+#include "protocol/pop3/pop3_command.h"
+#include "protocol/sasl/base64.h"
+#include "protocol/sasl/sasl_plain.h"
+
+namespace popgate::pop3 {
+
+namespace {
+
+constexpr std::string_view kCrlf = "\r\n";
+constexpr std::string_view kEndOfList = ".\r\n";  // RFC 1939 §3: multi-line terminator
+// An unknown keyword is echoed for the user's benefit, but only this much of it.
+constexpr size_t kMaxEchoedKeyword = 16;
+constexpr std::string_view kUnknownKeyword = "UNKNOWN";  // current_command() label for the rest
+
+constexpr std::string_view kMissingArgument = "-ERR Missing argument.";
+constexpr std::string_view kTooManyArguments = "-ERR Too many arguments.";
+constexpr std::string_view kWrongStateBeforeLogin = "-ERR Unknown command in this state.";
+constexpr std::string_view kWrongStateAfterLogin = "-ERR Already logged in.";
+constexpr std::string_view kTemporaryFailure = "-ERR [SYS/TEMP] Temporary failure, try again later.";
+
+// The keyword, cut and made printable, so a reply never carries control or 8-bit octets.
+std::string sanitised_keyword(std::string_view keyword) {
+  std::string out;
+  for (const char c : keyword.substr(0, kMaxEchoedKeyword)) {
+    const bool printable = c > ' ' && c < '\x7f';
+    const char upper = (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+    out += printable ? upper : '?';
+  }
+  return out;
+}
+
+std::string unknown_command_reply(std::string_view keyword) {
+  return "-ERR Unknown command: " + sanitised_keyword(keyword) + ".";
+}
+
+std::string_view trim_spaces(std::string_view text) {
+  const size_t first = text.find_first_not_of(' ');
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(' ') - first + 1);
+}
+
+// Decoded SASL responses hold passwords; clear them before their memory is released.
+void wipe(std::string& s) {
+  volatile char* p = s.data();
+  for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  s.clear();
+}
+
+}  // namespace
+
+// RFC 1939 §§4-6: which commands each state accepts, and who handles them.
+struct Pop3Server::CommandEntry {
+  std::string_view keyword;
+  bool in_authorization;
+  bool in_transaction;
+  Handler handler;
+};
+
+const Pop3Server::CommandEntry* Pop3Server::find_command(std::string_view keyword) {
+  static constexpr std::array<CommandEntry, 14> kCommands{{
+      // RFC 1939 §4 AUTHORIZATION; NOOP is deliberately absent there (nginx's ngx_pop3_user
+      // allows it, the RFC does not).
+      {"USER", true, false, &Pop3Server::cmd_user},
+      {"PASS", true, false, &Pop3Server::cmd_pass},
+      {"AUTH", true, false, &Pop3Server::cmd_auth},  // RFC 5034
+      {"STLS", true, true, &Pop3Server::cmd_stls},   // RFC 2595 §4; the handler checks the state
+      {"CAPA", true, true, &Pop3Server::cmd_capa},   // RFC 2449 §5
+      {"QUIT", true, true, &Pop3Server::cmd_quit},
+      // RFC 1939 §5 TRANSACTION
+      {"STAT", false, true, &Pop3Server::cmd_stat},
+      {"LIST", false, true, &Pop3Server::cmd_list},
+      {"RETR", false, true, &Pop3Server::cmd_retr},
+      {"DELE", false, true, &Pop3Server::cmd_dele},
+      {"NOOP", false, true, &Pop3Server::cmd_noop},
+      {"RSET", false, true, &Pop3Server::cmd_rset},
+      {"TOP", false, true, &Pop3Server::cmd_top},
+      {"UIDL", false, true, &Pop3Server::cmd_uidl},
+  }};
+  for (const CommandEntry& entry : kCommands) {
+    if (iequals(entry.keyword, keyword)) return &entry;
+  }
+  return nullptr;
+}
+
+Pop3Server::Pop3Server(Options options) : options_(std::move(options)) {}
+
+std::string Pop3Server::greeting() const {
+  return "+OK popgate ready.\r\n";
+}
+
+void Pop3Server::receive(std::string_view data) {
+  if (state_ == State::Closed) return;  // nothing the client says matters any more
+  if (input_pos_ > 0) {
+    input_.erase(0, input_pos_);
+    input_pos_ = 0;
+  }
+  input_.append(data);
+}
+
+Event Pop3Server::next_event() {
+  for (;;) {
+    if (!queued_.empty()) {
+      Event event = std::move(queued_.front());
+      queued_.pop_front();
+      return event;
+    }
+    if (state_ == State::Closed) return Close{};
+    if (pending_ != Pending::None) return Waiting{};
+    if (!process_next_line()) {
+      current_command_.clear();
+      return NeedInput{};
+    }
+  }
+}
+
+// Takes one line off the input and answers it. False when no whole line is buffered.
+bool Pop3Server::process_next_line() {
+  std::string_view buffer(input_.data() + input_pos_, input_.size() - input_pos_);
+  if (discarding_long_line_) {
+    // Resynchronise on the next LF after a line that was too long.
+    const size_t lf = buffer.find('\n');
+    if (lf == std::string_view::npos) {
+      input_pos_ = input_.size();
+      return false;
+    }
+    input_pos_ += lf + 1;
+    buffer.remove_prefix(lf + 1);
+    discarding_long_line_ = false;
+  }
+  // RFC 5034 §4: AUTH continuation lines carry whole base64 tokens, hence their own limit.
+  const size_t limit =
+      sasl_ == SaslStep::PlainResponse ? options_.limits.max_sasl_line : options_.limits.max_command_line;
+  const size_t lf = buffer.find('\n');
+  if (lf == std::string_view::npos) {
+    // The LF still to come would take the line past the limit: answer now, so a client
+    // cannot make us buffer an endless line.
+    if (buffer.empty() || buffer.size() < limit) return false;
+    input_pos_ = input_.size();
+    discarding_long_line_ = true;
+    reject_long_line();
+    return true;
+  }
+  input_pos_ += lf + 1;
+  if (lf + 1 > limit) {  // the limit counts the line ending
+    reject_long_line();
+    return true;
+  }
+  std::string_view line = buffer.substr(0, lf);
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // a bare LF ends a line too
+  count(dispatch(line));
+  return true;
+}
+
+void Pop3Server::reject_long_line() {
+  if (sasl_ == SaslStep::PlainResponse) {
+    sasl_ = SaslStep::None;  // the -ERR ends the SASL exchange too
+    current_command_ = "AUTH";
+  } else {
+    current_command_ = kUnknownKeyword;
+  }
+  reply("-ERR Line too long.");
+  count(Verdict::Rejected);
+}
+
+Pop3Server::Verdict Pop3Server::dispatch(std::string_view line) {
+  if (sasl_ == SaslStep::PlainResponse) {
+    current_command_ = "AUTH";
+    return sasl_plain_response(trim_spaces(line), false);
+  }
+  const std::optional<Pop3Command> command = parse_command(line);
+  if (!command) {
+    current_command_ = kUnknownKeyword;
+    return reject("-ERR Unknown command.");
+  }
+  const CommandEntry* entry = find_command(command->keyword);
+  if (entry == nullptr) {
+    current_command_ = kUnknownKeyword;
+    return reject(unknown_command_reply(command->keyword));
+  }
+  current_command_ = entry->keyword;
+  const bool allowed = state_ == State::Authorization ? entry->in_authorization : entry->in_transaction;
+  if (!allowed) {
+    return reject(state_ == State::Authorization ? kWrongStateBeforeLogin : kWrongStateAfterLogin);
+  }
+  return (this->*entry->handler)(*command);
+}
+
+void Pop3Server::count(Verdict verdict) {
+  if (state_ == State::Closed) return;
+  if (verdict == Verdict::Accepted) bad_commands_ = 0;
+  if (verdict != Verdict::Rejected) return;
+  ++bad_commands_;
+  const unsigned allowed = state_ == State::Authorization ? options_.limits.max_bad_commands_before_login
+                                                          : options_.limits.max_bad_commands_after_login;
+  // "Exceeds", as Dovecot's pop3 counts: with a limit of 3, three bad commands in a row are
+  // answered and the fourth closes the session, after its own -ERR.
+  if (bad_commands_ > allowed) close_session("-ERR Too many bad commands.");
+}
+
+void Pop3Server::reply(std::string_view line) {
+  std::string bytes(line);
+  bytes += kCrlf;
+  queued_.push_back(SendReply{std::move(bytes)});
+}
+
+Pop3Server::Verdict Pop3Server::reject(std::string_view line) {
+  reply(line);
+  return Verdict::Rejected;
+}
+
+// Ends the session: replies already queued go out, then `last_reply`, then Close forever.
+// Actions not yet handed to the session are dropped, so nothing is deleted or fetched.
+void Pop3Server::close_session(std::string_view last_reply) {
+  if (state_ == State::Closed) return;
+  std::erase_if(queued_, [](const Event& event) { return !std::holds_alternative<SendReply>(event); });
+  if (!last_reply.empty()) reply(last_reply);
+  state_ = State::Closed;
+  pending_ = Pending::None;
+  sasl_ = SaslStep::None;
+  retrieving_.reset();
+  wipe(input_);
+  input_pos_ = 0;
+  discarding_long_line_ = false;
+}
+
+bool Pop3Server::plaintext_auth_ok() const {
+  return options_.plaintext_auth_allowed || tls_active_;
+}
+
+bool Pop3Server::stls_available() const {
+  return options_.stls_offered && !tls_active_;
+}
+
+Pop3Server::Verdict Pop3Server::reject_plaintext() {
+  // RFC 2595 §2.1 and Dovecot's disable_plaintext_auth: no cleartext passwords on the wire.
+  std::string line = "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.";
+  if (stls_available()) line += " Use STLS first.";
+  return reject(line);
+}
+
+bool Pop3Server::check_arity(const Pop3Command& command, size_t min, size_t max) {
+  if (command.args.size() < min) {
+    reply(kMissingArgument);
+    return false;
+  }
+  if (command.args.size() > max) {
+    reply(kTooManyArguments);
+    return false;
+  }
+  return true;
+}
+
+// RFC 1939 §5: a message number names a message that exists and is not marked as deleted.
+std::optional<size_t> Pop3Server::message_index(std::string_view arg) {
+  const std::optional<uint64_t> number = parse_number(arg);
+  if (!number) {
+    reply("-ERR Invalid message number.");
+    return std::nullopt;
+  }
+  if (*number == 0 || *number > listing_.size()) {
+    reply("-ERR There's no message " + std::to_string(*number) + ".");
+    return std::nullopt;
+  }
+  const auto index = static_cast<size_t>(*number - 1);
+  if (deleted_[index]) {
+    reply("-ERR Message is deleted.");
+    return std::nullopt;
+  }
+  return index;
+}
+
+// ---- AUTHORIZATION ----
+
+Pop3Server::Verdict Pop3Server::cmd_user(const Pop3Command& command) {
+  // RFC 1939 §7, USER. Dovecot counts a refused plaintext USER as a bad command too.
+  if (!plaintext_auth_ok()) return reject_plaintext();
+  const std::string_view name = trim_spaces(command.rest);
+  if (name.empty()) return reject(kMissingArgument);
+  user_ = name;
+  reply("+OK");
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_pass(const Pop3Command& command) {
+  // RFC 1939 §7, PASS: the argument is the rest of the line, spaces and all.
+  if (!plaintext_auth_ok()) return reject_plaintext();
+  if (user_.empty()) return reject("-ERR No username given.");
+  if (command.rest.empty()) return reject(kMissingArgument);
+  // The name is used up: after a failure the client must send USER again.
+  queued_.push_back(Authenticate{"USER", std::exchange(user_, {}), SecretString(command.rest)});
+  pending_ = Pending::Auth;
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_auth(const Pop3Command& command) {
+  if (command.args.empty()) {
+    // AUTH without a mechanism lists them (RFC 1734 practice; Dovecot and Outlook use it).
+    reply(plaintext_auth_ok() ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
+    return Verdict::Accepted;
+  }
+  if (command.args.size() > 2) return reject(kTooManyArguments);
+  if (!iequals(command.args[0], "PLAIN")) return reject("-ERR Unsupported authentication mechanism.");
+  if (!plaintext_auth_ok()) return reject_plaintext();
+  // RFC 5034 §4: the optional second argument is the initial response.
+  if (command.args.size() == 2) return sasl_plain_response(command.args[1], true);
+  sasl_ = SaslStep::PlainResponse;
+  reply("+ ");  // RFC 5034 §4: an empty server challenge
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::sasl_plain_response(std::string_view response, bool initial) {
+  sasl_ = SaslStep::None;
+  // RFC 5034 §4: "*" as a continuation line cancels the exchange. Not a bad command: the
+  // client followed the protocol.
+  if (!initial && response == "*") {
+    reply("-ERR Authentication cancelled.");
+    return Verdict::Neutral;
+  }
+  // RFC 5034 §4: "=" as the initial response stands for an empty one.
+  std::optional<std::string> decoded =
+      initial && response == "=" ? std::optional<std::string>(std::string()) : sasl::base64_decode(response);
+  if (!decoded) return reject("-ERR Invalid base64 data.");
+  std::optional<sasl::PlainCredentials> credentials = sasl::parse_plain(*decoded);
+  wipe(*decoded);
+  if (!credentials) return reject("-ERR [AUTH] Invalid SASL PLAIN response.");
+  // RFC 4616 §2: acting as another user needs a policy we do not have; acting as oneself is
+  // the same as no authzid.
+  if (!credentials->authzid.empty() && credentials->authzid != credentials->authcid) {
+    return reject("-ERR [AUTH] Authorization identity not supported.");
+  }
+  queued_.push_back(Authenticate{"PLAIN", std::move(credentials->authcid), std::move(credentials->password)});
+  pending_ = Pending::Auth;
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_stls(const Pop3Command& command) {
+  if (tls_active_) return reject("-ERR TLS already active.");
+  if (!options_.stls_offered) {  // without a certificate the command does not exist here
+    current_command_ = kUnknownKeyword;
+    return reject(unknown_command_reply(command.keyword));
+  }
+  // RFC 2595 §4: STLS is only valid in the AUTHORIZATION state.
+  if (state_ != State::Authorization) return reject(kWrongStateBeforeLogin);
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  reply("+OK Begin TLS negotiation now.");
+  queued_.push_back(StartTls{});
+  pending_ = Pending::StartTls;
+  return Verdict::Accepted;
+}
+
+// ---- Both states ----
+
+Pop3Server::Verdict Pop3Server::cmd_capa(const Pop3Command& command) {
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  // RFC 2449 §5: the list depends on the state, as §6 allows.
+  const bool authorization = state_ == State::Authorization;
+  std::string lines =
+      "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n";
+  if (authorization && plaintext_auth_ok()) lines += "USER\r\nSASL PLAIN\r\n";
+  if (authorization && stls_available()) lines += "STLS\r\n";  // RFC 2595 §4
+  std::string implementation;
+  for (const char c : options_.implementation) {
+    if (c >= ' ' && c < '\x7f') implementation += c;  // configuration text must not break the list
+  }
+  if (!implementation.empty()) lines += "IMPLEMENTATION " + implementation + "\r\n";
+  lines += kEndOfList;
+  queued_.push_back(SendReply{std::move(lines)});
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_quit(const Pop3Command& command) {
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  if (state_ == State::Authorization) {
+    close_session("+OK Logging out.");  // RFC 1939 §4: no UPDATE before login
+    return Verdict::Accepted;
+  }
+  // RFC 1939 §6: QUIT from TRANSACTION enters UPDATE and removes the marked messages.
+  Commit commit;
+  for (size_t i = 0; i < deleted_.size(); ++i) {
+    if (deleted_[i]) commit.deleted.push_back(i);
+  }
+  state_ = State::Update;
+  pending_ = Pending::Commit;
+  queued_.push_back(std::move(commit));
+  return Verdict::Accepted;
+}
+
+// ---- TRANSACTION ----
+
+Pop3Server::Verdict Pop3Server::cmd_stat(const Pop3Command& command) {
+  // RFC 1939 §5, STAT: messages marked as deleted are not counted.
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  uint64_t count = 0;
+  uint64_t octets = 0;
+  for (size_t i = 0; i < listing_.size(); ++i) {
+    if (deleted_[i]) continue;
+    ++count;
+    octets += listing_[i].size;
+  }
+  reply("+OK " + std::to_string(count) + " " + std::to_string(octets));
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_list(const Pop3Command& command) {
+  // RFC 1939 §5, LIST [msg]
+  if (!check_arity(command, 0, 1)) return Verdict::Rejected;
+  if (command.args.size() == 1) {
+    const std::optional<size_t> index = message_index(command.args[0]);
+    if (!index) return Verdict::Rejected;
+    reply("+OK " + std::to_string(*index + 1) + " " + std::to_string(listing_[*index].size));
+    return Verdict::Accepted;
+  }
+  std::string body;
+  size_t count = 0;
+  for (size_t i = 0; i < listing_.size(); ++i) {
+    if (deleted_[i]) continue;
+    ++count;
+    body += std::to_string(i + 1) + " " + std::to_string(listing_[i].size) + "\r\n";
+  }
+  std::string lines = "+OK " + std::to_string(count) + " messages:\r\n" + body;
+  lines += kEndOfList;
+  queued_.push_back(SendReply{std::move(lines)});
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_uidl(const Pop3Command& command) {
+  // RFC 1939 §7, UIDL [msg]
+  if (!check_arity(command, 0, 1)) return Verdict::Rejected;
+  if (command.args.size() == 1) {
+    const std::optional<size_t> index = message_index(command.args[0]);
+    if (!index) return Verdict::Rejected;
+    reply("+OK " + std::to_string(*index + 1) + " " + listing_[*index].uidl);
+    return Verdict::Accepted;
+  }
+  std::string lines = "+OK\r\n";
+  for (size_t i = 0; i < listing_.size(); ++i) {
+    if (!deleted_[i]) lines += std::to_string(i + 1) + " " + listing_[i].uidl + "\r\n";
+  }
+  lines += kEndOfList;
+  queued_.push_back(SendReply{std::move(lines)});
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_retr(const Pop3Command& command) {
+  // RFC 1939 §5, RETR msg
+  if (!check_arity(command, 1, 1)) return Verdict::Rejected;
+  const std::optional<size_t> index = message_index(command.args[0]);
+  if (!index) return Verdict::Rejected;
+  retrieving_ = Retrieve{*index, std::nullopt};
+  queued_.push_back(*retrieving_);
+  pending_ = Pending::Retrieve;
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_top(const Pop3Command& command) {
+  // RFC 1939 §7, TOP msg n: n is a non-negative number of body lines.
+  if (!check_arity(command, 2, 2)) return Verdict::Rejected;
+  const std::optional<size_t> index = message_index(command.args[0]);
+  if (!index) return Verdict::Rejected;
+  const std::optional<uint64_t> lines = parse_number(command.args[1]);
+  if (!lines) return reject("-ERR Invalid number of lines.");
+  retrieving_ = Retrieve{*index, *lines};
+  queued_.push_back(*retrieving_);
+  pending_ = Pending::Retrieve;
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_dele(const Pop3Command& command) {
+  // RFC 1939 §5, DELE msg: only marks; UPDATE does the removing.
+  if (!check_arity(command, 1, 1)) return Verdict::Rejected;
+  const std::optional<size_t> index = message_index(command.args[0]);
+  if (!index) return Verdict::Rejected;
+  deleted_[*index] = true;
+  reply("+OK Marked to be deleted.");
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_noop(const Pop3Command& command) {
+  // RFC 1939 §5, NOOP
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  reply("+OK");
+  return Verdict::Accepted;
+}
+
+Pop3Server::Verdict Pop3Server::cmd_rset(const Pop3Command& command) {
+  // RFC 1939 §5, RSET: unmark every message marked as deleted.
+  if (!check_arity(command, 0, 0)) return Verdict::Rejected;
+  std::fill(deleted_.begin(), deleted_.end(), false);
+  reply("+OK");
+  return Verdict::Accepted;
+}
+
+// ---- Completions. Each is ignored unless its action is the one in flight, so a late
+// completion after idle_timeout() or shutdown() is harmless. ----
+
+void Pop3Server::auth_succeeded(std::vector<MessageListing> listing) {
+  if (pending_ != Pending::Auth) return;
+  pending_ = Pending::None;
+  listing_ = std::move(listing);
+  deleted_.assign(listing_.size(), false);
+  state_ = State::Transaction;  // RFC 1939 §4: the maildrop is now locked and frozen
+  bad_commands_ = 0;
+  reply("+OK Logged in.");
+}
+
+void Pop3Server::auth_failed(ErrorKind kind) {
+  if (pending_ != Pending::Auth) return;
+  pending_ = Pending::None;
+  // RFC 2449 §8 and RFC 3206: the response code tells the client whether to retry.
+  switch (kind) {
+    case ErrorKind::Auth:
+      reply("-ERR [AUTH] Authentication failed.");
+      break;
+    case ErrorKind::InUse:
+      reply("-ERR [IN-USE] Mailbox is locked by another POP3 session.");
+      break;
+    case ErrorKind::Permanent:
+      reply("-ERR [SYS/PERM] Mailbox unavailable.");
+      break;
+    default:
+      reply(kTemporaryFailure);
+      break;
+  }
+}
+
+std::string Pop3Server::retrieve_started() {
+  if (pending_ != Pending::Retrieve || !retrieving_) return {};
+  pending_ = Pending::RetrieveStreaming;
+  if (retrieving_->top_lines) return "+OK\r\n";
+  return "+OK " + std::to_string(listing_[retrieving_->index].size) + " octets\r\n";
+}
+
+void Pop3Server::retrieve_finished() {
+  if (pending_ != Pending::RetrieveStreaming) return;
+  pending_ = Pending::None;
+  retrieving_.reset();
+}
+
+void Pop3Server::retrieve_failed(ErrorKind kind) {
+  if (pending_ == Pending::RetrieveStreaming) {
+    // Part of the body is out and no status can follow it: only closing tells the client.
+    close_session({});
+    return;
+  }
+  if (pending_ != Pending::Retrieve) return;
+  pending_ = Pending::None;
+  retrieving_.reset();
+  reply(kind == ErrorKind::NotFound ? "-ERR Message no longer exists upstream." : kTemporaryFailure);
+}
+
+void Pop3Server::commit_succeeded() {
+  if (pending_ != Pending::Commit) return;
+  close_session("+OK Logging out.");
+}
+
+void Pop3Server::commit_failed(ErrorKind /*kind*/) {
+  if (pending_ != Pending::Commit) return;
+  // RFC 1939 §6: whatever went wrong upstream, the client only learns that some deletions
+  // did not happen.
+  close_session("-ERR [SYS/TEMP] Some deleted messages were not removed.");
+}
+
+void Pop3Server::tls_started() {
+  if (pending_ != Pending::StartTls) return;
+  pending_ = Pending::None;
+  tls_active_ = true;
+  // RFC 2595 §4 and CVE-2011-0411: anything pipelined after STLS arrived in cleartext and
+  // must not be executed as if it came through TLS.
+  input_.clear();
+  input_pos_ = 0;
+  discarding_long_line_ = false;
+}
+
+// ---- Session events ----
+
+void Pop3Server::idle_timeout() {
+  if (state_ == State::Closed) return;
+  // RFC 1939 §3: an autologout timer ends the session without entering UPDATE. In the middle
+  // of a body an -ERR would read as message text, so then the connection just closes.
+  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR Disconnected for inactivity.");
+}
+
+void Pop3Server::shutdown() {
+  if (state_ == State::Closed) return;
+  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR [SYS/TEMP] Server shutting down.");
+}
+
+}  // namespace popgate::pop3

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,27 +21,29 @@
 
 namespace popgate::pop3 {
 
+struct Pop3Command;
+
 enum class State { Authorization, Transaction, Update, Closed };
 
 struct Limits {
-  size_t max_command_line = 512;           // octets incl. CRLF (RFC 2449 §4 allows 255 per argument)
-  size_t max_sasl_line = 16 * 1024;        // AUTH continuation lines carry base64 tokens
-  unsigned max_bad_commands_before_login = 3;   // consecutive; Dovecot's pop3-login value
-  unsigned max_bad_commands_after_login = 20;   // consecutive; Dovecot's pop3 value
-  size_t max_buffered_input = 64 * 1024;   // the session stops reading the socket above this
+  size_t max_command_line = 512;               // octets incl. CRLF (RFC 2449 §4 allows 255 per argument)
+  size_t max_sasl_line = 16 * 1024;            // AUTH continuation lines carry base64 tokens
+  unsigned max_bad_commands_before_login = 3;  // consecutive; Dovecot's pop3-login value
+  unsigned max_bad_commands_after_login = 20;  // consecutive; Dovecot's pop3 value
+  size_t max_buffered_input = 64 * 1024;       // the session stops reading the socket above this
 };
 
 struct Options {
   Limits limits;
-  bool stls_offered = false;            // a certificate is configured and TLS is not active yet
-  bool plaintext_auth_allowed = true;   // false on a non-TLS, non-loopback connection by default
+  bool stls_offered = false;           // a certificate is configured and TLS is not active yet
+  bool plaintext_auth_allowed = true;  // false on a non-TLS, non-loopback connection by default
   std::string implementation = "popgate";
 };
 
 // What the server knows of each message of the frozen maildrop, numbered from 1.
 struct MessageListing {
-  uint64_t size = 0;   // octets as RETR sends them before dot-stuffing (CRLF line ends)
-  std::string uidl;    // RFC 1939 §7: 1..70 characters in 0x21..0x7E
+  uint64_t size = 0;  // octets as RETR sends them before dot-stuffing (CRLF line ends)
+  std::string uidl;   // RFC 1939 §7: 1..70 characters in 0x21..0x7E
 };
 
 // ---- Events: what the session must do next ----
@@ -49,20 +52,20 @@ struct Waiting {};    // an action is in flight; call its completion method firs
 struct SendReply {    // write these bytes to the client
   std::string bytes;
 };
-struct Authenticate {           // log in upstream with these credentials, then
-  std::string mechanism;        // auth_succeeded() or auth_failed(). "USER" (USER/PASS) or "PLAIN"
-  std::string user;             // authentication identity (authcid)
+struct Authenticate {     // log in upstream with these credentials, then
+  std::string mechanism;  // auth_succeeded() or auth_failed(). "USER" (USER/PASS) or "PLAIN"
+  std::string user;       // authentication identity (authcid)
   SecretString password;
 };
-struct Retrieve {               // fetch message `index` (0-based) and stream it: call
-  size_t index = 0;             // retrieve_started(), write the body through a DotStuffer
+struct Retrieve {                     // fetch message `index` (0-based) and stream it: call
+  size_t index = 0;                   // retrieve_started(), write the body through a DotStuffer
   std::optional<uint64_t> top_lines;  // (TopFilter first when set), then retrieve_finished()
-};                              // or retrieve_failed().
-struct Commit {                 // QUIT in TRANSACTION: apply the deletions (0-based, ascending),
-  std::vector<size_t> deleted;  // then commit_succeeded() or commit_failed().
+};                                    // or retrieve_failed().
+struct Commit {                       // QUIT in TRANSACTION: apply the deletions (0-based, ascending),
+  std::vector<size_t> deleted;        // then commit_succeeded() or commit_failed().
 };
-struct StartTls {};             // "+OK" was sent; start the handshake, then tls_started()
-struct Close {};                // flush pending replies, then close the connection
+struct StartTls {};  // "+OK" was sent; start the handshake, then tls_started()
+struct Close {};     // flush pending replies, then close the connection
 
 using Event = std::variant<NeedInput, Waiting, SendReply, Authenticate, Retrieve, Commit, StartTls, Close>;
 
@@ -94,12 +97,12 @@ class Pop3Server {
   void tls_started();
 
   // ---- Things that happen to the session, not commands ----
-  void idle_timeout();   // autologout without entering UPDATE (RFC 1939 §3)
-  void shutdown();       // the server is going away: nothing is deleted
+  void idle_timeout();  // autologout without entering UPDATE (RFC 1939 §3)
+  void shutdown();      // the server is going away: nothing is deleted
 
   State state() const { return state_; }
   const std::vector<MessageListing>& listing() const { return listing_; }
-  bool is_deleted(size_t index) const { return deleted_[index]; }
+  bool is_deleted(size_t index) const { return index < deleted_.size() && deleted_[index]; }
   bool tls_active() const { return tls_active_; }
   // The command keyword being processed, upper-case ("RETR"), for logs and metrics.
   std::string_view current_command() const { return current_command_; }
@@ -108,15 +111,48 @@ class Pop3Server {
   // Private state; the implementation may add helpers and members here.
   enum class Pending { None, Auth, Retrieve, RetrieveStreaming, Commit, StartTls };
   enum class SaslStep { None, PlainResponse };
+  // How one command line counts toward the consecutive bad-command limit.
+  enum class Verdict { Accepted, Rejected, Neutral };
+  using Handler = Verdict (Pop3Server::*)(const Pop3Command&);
+  struct CommandEntry;  // one row of the dispatch table in pop3_server.cc
+  static const CommandEntry* find_command(std::string_view keyword);
+
+  bool process_next_line();
+  void reject_long_line();
+  Verdict dispatch(std::string_view line);
+  void count(Verdict verdict);
+  void reply(std::string_view line);
+  Verdict reject(std::string_view line);
+  void close_session(std::string_view last_reply);
+  bool plaintext_auth_ok() const;
+  bool stls_available() const;
+  Verdict reject_plaintext();
+  bool check_arity(const Pop3Command& command, size_t min, size_t max);
+  std::optional<size_t> message_index(std::string_view arg);
+  Verdict sasl_plain_response(std::string_view response, bool initial);
+
+  Verdict cmd_user(const Pop3Command& command);
+  Verdict cmd_pass(const Pop3Command& command);
+  Verdict cmd_auth(const Pop3Command& command);
+  Verdict cmd_stls(const Pop3Command& command);
+  Verdict cmd_capa(const Pop3Command& command);
+  Verdict cmd_quit(const Pop3Command& command);
+  Verdict cmd_stat(const Pop3Command& command);
+  Verdict cmd_list(const Pop3Command& command);
+  Verdict cmd_uidl(const Pop3Command& command);
+  Verdict cmd_retr(const Pop3Command& command);
+  Verdict cmd_top(const Pop3Command& command);
+  Verdict cmd_dele(const Pop3Command& command);
+  Verdict cmd_noop(const Pop3Command& command);
+  Verdict cmd_rset(const Pop3Command& command);
 
   Options options_;
   State state_ = State::Authorization;
   Pending pending_ = Pending::None;
   SaslStep sasl_ = SaslStep::None;
   bool tls_active_ = false;
-  bool closing_ = false;
-  bool discarding_long_line_ = false;
-  unsigned bad_commands_ = 0;
+  bool discarding_long_line_ = false;  // an over-long line was answered; skip to its LF
+  unsigned bad_commands_ = 0;          // consecutive
   std::string input_;
   size_t input_pos_ = 0;
   std::string user_;
@@ -124,8 +160,7 @@ class Pop3Server {
   std::vector<MessageListing> listing_;
   std::vector<bool> deleted_;
   std::optional<Retrieve> retrieving_;
-  std::vector<Event> queued_;  // replies produced by completions, emitted before new commands
-
+  std::deque<Event> queued_;  // replies produced by completions, emitted before new commands
 };
 
 }  // namespace popgate::pop3

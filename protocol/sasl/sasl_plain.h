@@ -10,7 +10,7 @@
 namespace popgate::sasl {
 
 struct PlainCredentials {
-  std::string authzid;   // empty when the client acts as itself
+  std::string authzid;  // empty when the client acts as itself
   std::string authcid;
   SecretString password;
 };
