@@ -29,8 +29,8 @@ class ImapCommandBuilder {
   explicit ImapCommandBuilder(std::string tag_prefix = "p");
 
   // Server capabilities that change how commands are built.
-  void set_literal_plus(bool on) { literal_plus_ = on; }     // LITERAL+ (RFC 7888)
-  void set_utf8_accept(bool on) { utf8_accept_ = on; }       // UTF8=ACCEPT (RFC 6855)
+  void set_literal_plus(bool on) { literal_plus_ = on; }  // LITERAL+ (RFC 7888)
+  void set_utf8_accept(bool on) { utf8_accept_ = on; }    // UTF8=ACCEPT (RFC 6855)
 
   Command capability();
   Command noop();
@@ -42,12 +42,14 @@ class ImapCommandBuilder {
   Command authenticate_plain(std::string_view user, const SecretString& password, bool sasl_ir);
   Command select(std::string_view mailbox);
   Command examine(std::string_view mailbox);
-  Command uid_fetch(std::string_view uid_set, std::string_view items);  // items verbatim, e.g. "(UID RFC822.SIZE)"
-  Command uid_store(std::string_view uid_set, std::string_view action);  // action verbatim, e.g. "+FLAGS.SILENT (\\Deleted)"
-  Command uid_expunge(std::string_view uid_set);   // UIDPLUS (RFC 4315)
+  // Items, actions and criteria go out verbatim: they are protocol text from the adapter,
+  // e.g. "(UID RFC822.SIZE)", "+FLAGS.SILENT (\\Deleted)", "DELETED"; never user input.
+  Command uid_fetch(std::string_view uid_set, std::string_view items);
+  Command uid_store(std::string_view uid_set, std::string_view action);
+  Command uid_expunge(std::string_view uid_set);                         // UIDPLUS (RFC 4315)
   Command uid_move(std::string_view uid_set, std::string_view mailbox);  // MOVE (RFC 6851)
   Command uid_copy(std::string_view uid_set, std::string_view mailbox);
-  Command uid_search(std::string_view criteria);   // criteria verbatim, e.g. "DELETED"
+  Command uid_search(std::string_view criteria);
   Command expunge();
 
   // A mailbox name as an IMAP argument: modified UTF-7 (RFC 3501 §5.1.3) unless UTF8=ACCEPT.
