@@ -1,18 +1,18 @@
 // SocketAddress: an IPv4/IPv6 address and port, parsed from "host:port" or "[v6]:port".
 #pragma once
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 namespace popgate::io {
 
 struct HostPort {
-  std::string host;   // without brackets
+  std::string host;  // without brackets
   uint16_t port = 0;
 };
 
@@ -28,7 +28,7 @@ class SocketAddress {
   const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage_); }
   std::string host() const;
   uint16_t port() const;
-  std::string to_string() const;   // "127.0.0.1:110", "[::1]:110"
+  std::string to_string() const;  // "127.0.0.1:110", "[::1]:110"
   bool is_loopback() const;
 
  private:

@@ -23,6 +23,7 @@ using ConnectDone = std::function<void(Result<TransportPtr>)>;
 // Tries each resolved address in turn until one connects or `timeout_ms` passes.
 // Failures are ErrorKind::Temporary with a reason ("connection refused", "timed out",
 // "name not resolved"). The callback runs at most once, never inside this call.
+// A `timeout_ms` of 0 means no overall timeout.
 ConnectOperationPtr connect_tcp(Loop& loop, std::string host, uint16_t port, uint64_t timeout_ms,
                                 ConnectDone done, Watermarks watermarks = {});
 

@@ -1,11 +1,11 @@
 // TcpListener: a listening socket that hands each accepted connection to a callback.
 #pragma once
 
+#include <uv.h>
+
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <uv.h>
 
 #include "gateway/io/loop.h"
 #include "gateway/io/socket_address.h"
@@ -20,13 +20,13 @@ class TcpListener {
 
   struct Options {
     int backlog = 511;
-    bool reuse_port = false;   // SO_REUSEPORT, for one listener per worker loop
-    Watermarks watermarks;     // for the accepted transports
+    bool reuse_port = false;  // SO_REUSEPORT, for one listener per worker loop
+    Watermarks watermarks;    // for the accepted transports
   };
 
   // Binds and listens. Failure (address in use, permission) is an Error with the reason.
-  static Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const SocketAddress& address, Options options,
-                                                     AcceptFn on_accept);
+  static Result<std::unique_ptr<TcpListener>> listen(Loop& loop, const SocketAddress& address,
+                                                     Options options, AcceptFn on_accept);
   ~TcpListener();
   TcpListener(const TcpListener&) = delete;
   TcpListener& operator=(const TcpListener&) = delete;
@@ -44,6 +44,7 @@ class TcpListener {
   Options options_;
   AcceptFn on_accept_;
   uv_tcp_t* handle_ = nullptr;  // freed in its close callback
+  SocketAddress local_;         // remembered: still answers after close()
 };
 
 }  // namespace popgate::io
