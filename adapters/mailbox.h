@@ -48,6 +48,13 @@ class BodySink {
   virtual bool on_body_chunk(std::string_view chunk) = 0;
 };
 
+// What UPDATE does with the messages the client deleted.
+enum class DeleteMode {
+  Expunge,  // remove them
+  Keep,     // leave them (flag \Seen when mark_seen is on)
+  Move,     // move them to another mailbox (a Trash)
+};
+
 enum class FetchKind {
   Whole,        // RETR
   HeadFirst,    // TOP: the start of the message matters, the sink will stop early

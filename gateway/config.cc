@@ -1,1 +1,282 @@
-// placeholder: implementation in progress
+// Command-line and JSON config parsing: one table of options serves both.
+#include "gateway/config.h"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace popgate {
+namespace {
+
+uint64_t parse_seconds(std::string_view name, std::string_view text) {
+  std::string copy(text);
+  char* end = nullptr;
+  double seconds = std::strtod(copy.c_str(), &end);
+  if (copy.empty() || end != copy.c_str() + copy.size() || !std::isfinite(seconds) || seconds < 0 ||
+      seconds > 365.0 * 24 * 3600) {
+    throw ConfigError(std::string(name) + ": expected a number of seconds, got '" + copy + "'");
+  }
+  return static_cast<uint64_t>(std::llround(seconds * 1000));
+}
+
+uint64_t parse_count(std::string_view name, std::string_view text, uint64_t min, uint64_t max) {
+  uint64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
+    throw ConfigError(std::string(name) + ": expected a whole number from " + std::to_string(min) + " to " +
+                      std::to_string(max) + ", got '" + std::string(text) + "'");
+  }
+  return value;
+}
+
+io::HostPort parse_listen(std::string_view text) {
+  auto host_port = io::parse_host_port(text);
+  if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
+    throw ConfigError("listen: expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got '" + std::string(text) +
+                      "'");
+  }
+  return *host_port;
+}
+
+void set_delete_mode(Config& config, std::string_view text) {
+  if (text == "expunge") {
+    config.delete_mode = DeleteMode::Expunge;
+  } else if (text == "keep") {
+    config.delete_mode = DeleteMode::Keep;
+  } else if (text.starts_with("move:") && text.size() > 5) {
+    config.delete_mode = DeleteMode::Move;
+    config.move_target = std::string(text.substr(5));
+  } else {
+    throw ConfigError("delete-mode: expected expunge, keep or move:MAILBOX, got '" + std::string(text) + "'");
+  }
+}
+
+enum class Kind { Value, Flag, List };
+
+struct Option {
+  const char* cli;    // --name
+  const char* json;   // key in the config file
+  Kind kind;
+  const char* help;
+  void (*apply)(Config&, std::string_view);   // Value and List
+  void (*apply_flag)(Config&, bool);          // Flag
+};
+
+const Option kOptions[] = {
+    {"listen", "listen", Kind::List, "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)",
+     [](Config& c, std::string_view v) { c.listen.push_back(parse_listen(v)); }, nullptr},
+    {"upstream", "upstream", Kind::Value, "URL        upstream mailbox: imap://HOST[:PORT]",
+     [](Config& c, std::string_view v) { c.upstream = parse_upstream_url(v); }, nullptr},
+    {"mailbox", "mailbox", Kind::Value, "NAME       upstream mailbox to serve (default INBOX)",
+     [](Config& c, std::string_view v) {
+       if (v.empty()) throw ConfigError("mailbox: must not be empty");
+       c.mailbox = std::string(v);
+     },
+     nullptr},
+    {"delete-mode", "delete_mode", Kind::Value, "MODE       expunge (default), keep or move:MAILBOX", set_delete_mode,
+     nullptr},
+    {"mark-seen", "mark_seen", Kind::Flag, "           RETR sets \\Seen upstream (default: flags untouched)", nullptr,
+     [](Config& c, bool on) { c.mark_seen = on; }},
+    {"idle-timeout", "idle_timeout", Kind::Value, "SECONDS    autologout after inactivity (default 600)",
+     [](Config& c, std::string_view v) { c.idle_timeout_ms = parse_seconds("idle-timeout", v); }, nullptr},
+    {"auth-failure-delay", "auth_failure_delay", Kind::Value,
+     "SECONDS    delay before answering a failed login (default 2)",
+     [](Config& c, std::string_view v) { c.auth_failure_delay_ms = parse_seconds("auth-failure-delay", v); },
+     nullptr},
+    {"upstream-timeout", "upstream_timeout", Kind::Value,
+     "SECONDS    upstream connect and response timeout (default 60)",
+     [](Config& c, std::string_view v) {
+       c.upstream_timeout_ms = parse_seconds("upstream-timeout", v);
+       if (c.upstream_timeout_ms == 0) throw ConfigError("upstream-timeout: must be greater than 0");
+     },
+     nullptr},
+    {"max-line-length", "max_line_length", Kind::Value, "OCTETS     longest POP3 command line (default 512)",
+     [](Config& c, std::string_view v) { c.limits.max_command_line = parse_count("max-line-length", v, 16, 65536); },
+     nullptr},
+    {"max-bad-commands", "max_bad_commands", Kind::Value,
+     "N          bad commands in a row before disconnect, after login (default 20)",
+     [](Config& c, std::string_view v) {
+       c.limits.max_bad_commands_after_login = parse_count("max-bad-commands", v, 1, 1000);
+     },
+     nullptr},
+    {"max-bad-commands-auth", "max_bad_commands_auth", Kind::Value,
+     "N          bad commands in a row before disconnect, before login (default 3)",
+     [](Config& c, std::string_view v) {
+       c.limits.max_bad_commands_before_login = parse_count("max-bad-commands-auth", v, 1, 1000);
+     },
+     nullptr},
+    {"no-maildrop-lock", "maildrop_lock", Kind::Flag,
+     "           allow concurrent sessions for one mailbox (default: [IN-USE])", nullptr,
+     // The file says "maildrop_lock": true/false; the flag turns the lock off.
+     [](Config& c, bool on) { c.maildrop_lock = on; }},
+    {"allow-plaintext-auth", "allow_plaintext_auth", Kind::Flag,
+     "           accept passwords on non-TLS connections from non-loopback clients", nullptr,
+     [](Config& c, bool on) { c.allow_plaintext_auth = on; }},
+    {"log-level", "log_level", Kind::Value, "LEVEL      debug, info (default), warn or error",
+     [](Config& c, std::string_view v) {
+       auto level = log::parse_level(v);
+       if (!level) throw ConfigError("log-level: expected debug, info, warn or error, got '" + std::string(v) + "'");
+       c.log_level = *level;
+     },
+     nullptr},
+};
+
+const Option* find_cli(std::string_view name) {
+  for (const auto& option : kOptions) {
+    if (name == option.cli) return &option;
+  }
+  return nullptr;
+}
+
+void load_config_file(const std::string& path, Config& config) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("config: cannot read " + path);
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError("config: " + path + " is not valid JSON: " + e.what());
+  }
+  if (!root.is_object()) throw ConfigError("config: " + path + ": the top level must be an object");
+  for (const auto& [key, value] : root.items()) {
+    const Option* option = nullptr;
+    for (const auto& candidate : kOptions) {
+      if (key == candidate.json) option = &candidate;
+    }
+    if (!option) throw ConfigError("config: unknown field '" + key + "'");
+    auto type_error = [&](const char* expected) {
+      return ConfigError("config: field '" + key + "' must be " + expected);
+    };
+    switch (option->kind) {
+      case Kind::Flag:
+        if (!value.is_boolean()) throw type_error("true or false");
+        option->apply_flag(config, value.get<bool>());
+        break;
+      case Kind::List:
+        if (!value.is_array()) throw type_error("an array of strings");
+        config.listen.clear();
+        for (size_t i = 0; i < value.size(); ++i) {
+          if (!value[i].is_string()) throw ConfigError("config: field '" + key + "[" + std::to_string(i) + "]' must be a string");
+          option->apply(config, value[i].get<std::string>());
+        }
+        break;
+      case Kind::Value:
+        if (value.is_string()) {
+          option->apply(config, value.get<std::string>());
+        } else if (value.is_number()) {
+          option->apply(config, value.dump());
+        } else {
+          throw type_error("a string or a number");
+        }
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+std::string UpstreamUrl::to_string() const { return scheme + "://" + host + ":" + std::to_string(port); }
+
+UpstreamUrl parse_upstream_url(std::string_view text) {
+  auto fail = [&](const std::string& why) {
+    return ConfigError("upstream: " + why + " (got '" + std::string(text) + "')");
+  };
+  auto scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) throw fail("expected imap://HOST[:PORT]");
+  UpstreamUrl url;
+  url.scheme = std::string(text.substr(0, scheme_end));
+  if (url.scheme != "imap") throw fail("scheme must be imap (imaps and jmap are not supported yet)");
+  std::string_view rest = text.substr(scheme_end + 3);
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find_first_of("/?#@") != std::string_view::npos) throw fail("unexpected path, query or user part");
+  bool has_port = false;
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    has_port = close != std::string_view::npos && close + 1 < rest.size() && rest[close + 1] == ':';
+  } else {
+    has_port = rest.find(':') != std::string_view::npos;
+  }
+  auto host_port = io::parse_host_port(has_port ? std::string(rest) : std::string(rest) + ":143");
+  if (!host_port || host_port->port == 0) throw fail("expected HOST[:PORT] with a port from 1 to 65535");
+  url.host = host_port->host;
+  url.port = host_port->port;
+  return url;
+}
+
+std::string usage() {
+  std::ostringstream out;
+  out << "Usage: popgate --upstream imap://HOST[:PORT] [--listen ADDR:PORT]... [options]\n"
+      << "A POP3 gateway in front of an IMAP mailbox.\n\n"
+      << "  --config FILE                  JSON file with the same settings (the command line wins)\n";
+  for (const auto& option : kOptions) {
+    std::string name = std::string("--") + option.cli;
+    out << "  " << name << std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') << " " << option.help << "\n";
+  }
+  out << "  --help                         this text\n"
+      << "  --version                      the version\n";
+  return out.str();
+}
+
+CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config& config, std::string& out) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  // First pass: --help, --version and --config, so the file sits below the command line.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      out = usage();
+      return CommandLineOutcome::ExitSuccess;
+    }
+    if (args[i] == "--version") {
+      out = std::string("popgate ") + POPGATE_VERSION + "\n";
+      return CommandLineOutcome::ExitSuccess;
+    }
+    if (args[i] == "--config") {
+      if (i + 1 >= args.size()) throw ConfigError("--config needs a value");
+      config.config_file = std::string(args[++i]);
+    }
+  }
+  if (!config.config_file.empty()) load_config_file(config.config_file, config);
+
+  bool listen_from_cli = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string_view arg = args[i];
+    if (arg == "--config") {
+      ++i;
+      continue;
+    }
+    std::string_view value;
+    bool has_inline_value = false;
+    if (!arg.starts_with("--")) throw ConfigError("unexpected argument '" + std::string(arg) + "' (see --help)");
+    arg.remove_prefix(2);
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
+    }
+    const Option* option = find_cli(arg);
+    if (!option) throw ConfigError("unknown option '--" + std::string(arg) + "' (see --help)");
+    if (option->kind == Kind::Flag) {
+      if (has_inline_value) throw ConfigError("--" + std::string(arg) + " takes no value");
+      // --no-maildrop-lock turns its setting off; every other flag turns its setting on.
+      option->apply_flag(config, !arg.starts_with("no-"));
+      continue;
+    }
+    if (!has_inline_value) {
+      if (i + 1 >= args.size()) throw ConfigError("--" + std::string(arg) + " needs a value");
+      value = args[++i];
+    }
+    if (option->kind == Kind::List && !listen_from_cli) {
+      config.listen.clear();
+      listen_from_cli = true;
+    }
+    option->apply(config, value);
+  }
+
+  if (config.upstream.host.empty()) throw ConfigError("--upstream is required (see --help)");
+  if (config.listen.empty()) config.listen.push_back(io::HostPort{"127.0.0.1", 110});
+  return CommandLineOutcome::Run;
+}
+
+}  // namespace popgate

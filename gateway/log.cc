@@ -1,1 +1,121 @@
-// placeholder: implementation in progress
+// Log line formatting and the process-wide level.
+#include "gateway/log.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace popgate::log {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(Level::Info)};
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::Debug: return "debug";
+    case Level::Info: return "info";
+    case Level::Warn: return "warn";
+    case Level::Error: return "error";
+  }
+  return "info";
+}
+
+bool needs_quotes(std::string_view value) {
+  if (value.empty()) return true;
+  for (char c : value) {
+    if (c == ' ' || c == '"' || c == '=' || c == '\\') return true;
+  }
+  return false;
+}
+
+void append_timestamp(std::string& out) {
+  auto now = std::chrono::system_clock::now();
+  auto seconds = std::chrono::system_clock::to_time_t(now);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[40];
+  size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(buffer + n, sizeof buffer - n, ".%03dZ", static_cast<int>(millis));
+  out += buffer;
+}
+
+}  // namespace
+
+void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+
+bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+
+std::optional<Level> parse_level(std::string_view name) {
+  if (name == "debug") return Level::Debug;
+  if (name == "info") return Level::Info;
+  if (name == "warn" || name == "warning") return Level::Warn;
+  if (name == "error") return Level::Error;
+  return std::nullopt;
+}
+
+std::string sanitize(std::string_view text, size_t max_length) {
+  std::string out;
+  out.reserve(std::min(text.size(), max_length) + 3);
+  for (unsigned char c : text) {
+    if (out.size() >= max_length) {
+      out += "...";
+      break;
+    }
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+    }
+  }
+  return out;
+}
+
+Line::Line(Level level, std::string_view event) : enabled_(enabled(level)) {
+  if (!enabled_) return;
+  append_timestamp(text_);
+  text_ += ' ';
+  text_ += level_name(level);
+  text_ += ' ';
+  text_ += event;
+}
+
+Line::~Line() {
+  if (!enabled_) return;
+  text_ += '\n';
+  // One write per line so concurrent workers never interleave within a line.
+  std::fwrite(text_.data(), 1, text_.size(), stderr);
+}
+
+Line& Line::field(std::string_view key, std::string_view value) {
+  if (!enabled_) return *this;
+  text_ += ' ';
+  text_ += key;
+  text_ += '=';
+  std::string clean = sanitize(value, 300);
+  if (!needs_quotes(clean)) {
+    text_ += clean;
+    return *this;
+  }
+  text_ += '"';
+  for (char c : clean) {
+    if (c == '"' || c == '\\') text_ += '\\';
+    text_ += c;
+  }
+  text_ += '"';
+  return *this;
+}
+
+Line& Line::field(std::string_view key, uint64_t value) { return field(key, std::string_view(std::to_string(value))); }
+Line& Line::field(std::string_view key, int64_t value) { return field(key, std::string_view(std::to_string(value))); }
+Line& Line::field(std::string_view key, double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3f", value);
+  return field(key, std::string_view(buffer));
+}
+
+}  // namespace popgate::log

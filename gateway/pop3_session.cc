@@ -1,1 +1,302 @@
-// placeholder: implementation in progress
+// Pop3Session: runs the events of a Pop3Server against a Mailbox and the client socket.
+#include "gateway/pop3_session.h"
+
+#include <variant>
+
+#include "gateway/log.h"
+
+namespace popgate {
+namespace {
+
+pop3::Options server_options(const Config& config, const io::Transport& client) {
+  pop3::Options options;
+  options.limits = config.limits;
+  // RFC 2595 §2.3 / RFC 8314: no passwords in the clear over a network unless the operator says so.
+  options.plaintext_auth_allowed = client.secure() || client.peer().loopback || config.allow_plaintext_auth;
+  return options;
+}
+
+// Destroys a mailbox on the next tick: it may be calling us from deep inside itself.
+void retire(io::Loop& loop, MailboxPtr& mailbox) {
+  if (!mailbox) return;
+  loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox))] {});
+}
+
+}  // namespace
+
+Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client)
+    : context_(context),
+      config_(context.config),
+      id_(id),
+      client_(std::move(client)),
+      server_(server_options(*config_, *client_)),
+      idle_timer_(context.loop),
+      auth_delay_timer_(context.loop) {}
+
+Pop3Session::~Pop3Session() = default;
+
+void Pop3Session::start() {
+  started_ms_ = context_.loop.now_ms();
+  log::Line(log::Level::Info, "session_open")
+      .field("session", id_)
+      .field("peer", client_->peer().address + ":" + std::to_string(client_->peer().port))
+      .field("tls", client_->secure());
+  client_->set_handler(this);
+  out_ = server_.greeting();
+  client_->write(out_);
+  client_->start_reading();
+  action_ = "waiting for a command";
+  arm_idle_timer();
+}
+
+void Pop3Session::shut_down() {
+  if (finished_) return;
+  // A reply cannot be slipped into a body that is streaming: just close.
+  if (retrieving_) return finish("shutdown");
+  server_.shutdown();
+  pump();
+}
+
+// ---------------------------------------------------------------- client side
+
+void Pop3Session::on_data(std::string_view data) {
+  if (finished_) return;
+  server_.receive(data);
+  if (!server_.wants_input()) client_->stop_reading();
+  pump();
+}
+
+void Pop3Session::on_end(const io::StreamEnd& end) {
+  // A dropped connection never reaches UPDATE: nothing is deleted (RFC 1939 §6).
+  finish(end.clean ? "client closed the connection" : "client connection failed: " + end.reason);
+}
+
+void Pop3Session::on_drained() {
+  if (finished_ || !upstream_paused_) return;
+  upstream_paused_ = false;
+  idle_timer_.stop();
+  if (mailbox_) mailbox_->resume_body();
+}
+
+void Pop3Session::pump() {
+  while (!finished_) {
+    pop3::Event event = server_.next_event();
+    if (std::holds_alternative<pop3::NeedInput>(event)) {
+      client_->start_reading();
+      action_ = "waiting for a command";
+      arm_idle_timer();
+      return;
+    }
+    if (std::holds_alternative<pop3::Waiting>(event)) return;
+    idle_timer_.stop();
+    if (auto* reply = std::get_if<pop3::SendReply>(&event)) {
+      bytes_out_ += reply->bytes.size();
+      client_->write(reply->bytes);
+    } else if (auto* auth = std::get_if<pop3::Authenticate>(&event)) {
+      authenticate(std::move(*auth));
+    } else if (auto* retrieve_request = std::get_if<pop3::Retrieve>(&event)) {
+      retrieve(*retrieve_request);
+    } else if (auto* commit_request = std::get_if<pop3::Commit>(&event)) {
+      commit(*commit_request);
+    } else if (std::holds_alternative<pop3::StartTls>(event)) {
+      // STLS is never offered without a certificate, so the server cannot ask for it.
+      return finish("internal error: STLS without TLS");
+    } else if (std::holds_alternative<pop3::Close>(event)) {
+      return finish(pop3::to_string(server_.close_reason()));
+    }
+  }
+}
+
+void Pop3Session::arm_idle_timer() {
+  // RFC 1939 §3: an inactive client is logged out without entering UPDATE.
+  idle_timer_.start(config_->idle_timeout_ms, [this] {
+    if (finished_) return;
+    server_.idle_timeout();
+    pump();
+  });
+}
+
+// ---------------------------------------------------------------- login
+
+void Pop3Session::authenticate(pop3::Authenticate&& request) {
+  action_ = "logging in upstream";
+  user_ = request.user;
+  mailbox_ = context_.mailboxes.create();
+  mailbox_->open(Credentials{request.mechanism, std::move(request.user), std::move(request.password)},
+                 [this](Result<Snapshot> result) { on_opened(std::move(result)); });
+}
+
+void Pop3Session::on_opened(Result<Snapshot> result) {
+  if (finished_) return;
+  if (!result) {
+    const Error& error = result.error();
+    retire(context_.loop, mailbox_);
+    log::Line(error.kind == ErrorKind::Auth ? log::Level::Info : log::Level::Warn, "login_failed")
+        .field("session", id_)
+        .field("user", user_)
+        .field("class", to_string(error.kind))
+        .field("reason", error.detail);
+    user_.clear();
+    if (error.kind == ErrorKind::Auth) {
+      // Slow down password guessing; the answer is the same whatever was wrong.
+      action_ = "delaying a failed login";
+      auth_delay_timer_.start(config_->auth_failure_delay_ms, [this] {
+        if (finished_) return;
+        server_.auth_failed(ErrorKind::Auth);
+        pump();
+      });
+      return;
+    }
+    server_.auth_failed(error.kind);
+    return pump();
+  }
+  Snapshot snapshot = std::move(result).value();
+  if (config_->maildrop_lock) {
+    lock_ = context_.locks.try_acquire(snapshot.mailbox_key);
+    if (!lock_) {
+      retire(context_.loop, mailbox_);
+      log::Line(log::Level::Info, "login_failed").field("session", id_).field("user", user_).field("class", "in_use");
+      user_.clear();
+      server_.auth_failed(ErrorKind::InUse);
+      return pump();
+    }
+  }
+  snapshot_ = std::move(snapshot);
+  std::vector<pop3::MessageListing> listing;
+  listing.reserve(snapshot_.messages.size());
+  for (const auto& message : snapshot_.messages) listing.push_back({message.size, message.uidl});
+  log::Line(log::Level::Info, "login")
+      .field("session", id_)
+      .field("user", user_)
+      .field("upstream", mailbox_->kind())
+      .field("messages", static_cast<uint64_t>(listing.size()));
+  server_.auth_succeeded(std::move(listing));
+  pump();
+}
+
+// ---------------------------------------------------------------- RETR and TOP
+
+void Pop3Session::retrieve(const pop3::Retrieve& request) {
+  action_ = "streaming message " + std::to_string(request.index + 1);
+  retrieving_ = request.index;
+  stuffer_ = pop3::DotStuffer{};
+  top_filter_.reset();
+  if (request.top_lines) top_filter_.emplace(*request.top_lines);
+  mailbox_->fetch(snapshot_.messages[request.index], request.top_lines ? FetchKind::HeadFirst : FetchKind::Whole,
+                  *this, [this](Status status) { on_retrieved(std::move(status)); });
+}
+
+void Pop3Session::on_body_start() {
+  if (finished_) return;
+  out_ = server_.retrieve_started();
+  bytes_out_ += out_.size();
+  client_->write(out_);
+}
+
+bool Pop3Session::on_body_chunk(std::string_view chunk) {
+  if (finished_) return false;
+  if (top_filter_) chunk = chunk.substr(0, top_filter_->feed(chunk));
+  out_.clear();
+  stuffer_.feed(chunk, out_);
+  if (!out_.empty()) {
+    bytes_out_ += out_.size();
+    client_->write(out_);
+  }
+  if (!upstream_paused_ && client_->over_high_watermark()) {
+    // Backpressure: the client reads slower than the upstream sends. Stop reading the
+    // upstream until the client's queue drains; a client that never drains is dropped.
+    upstream_paused_ = true;
+    mailbox_->pause_body();
+    idle_timer_.start(config_->idle_timeout_ms, [this] {
+      if (!finished_) finish("client stopped reading");
+    });
+  }
+  return !top_filter_ || !top_filter_->done();
+}
+
+void Pop3Session::on_retrieved(Status status) {
+  if (finished_) return;
+  if (upstream_paused_) {
+    upstream_paused_ = false;
+    idle_timer_.stop();
+    mailbox_->resume_body();
+  }
+  size_t index = *retrieving_;
+  retrieving_.reset();
+  if (!status) {
+    log::Line(status.error().kind == ErrorKind::NotFound ? log::Level::Info : log::Level::Warn, "retrieve_failed")
+        .field("session", id_)
+        .field("message", static_cast<uint64_t>(index + 1))
+        .field("class", to_string(status.error().kind))
+        .field("reason", status.error().detail);
+    server_.retrieve_failed(status.error().kind);
+    return pump();
+  }
+  out_.clear();
+  stuffer_.finish(out_);
+  bytes_out_ += out_.size();
+  client_->write(out_);
+  if (!top_filter_) {
+    ++retrieved_;
+    uint64_t promised = snapshot_.messages[index].size;
+    if (stuffer_.message_octets() != promised) {
+      // The content wins over the listing: see README, "Sizes".
+      log::Line(log::Level::Warn, "size_mismatch")
+          .field("session", id_)
+          .field("message", static_cast<uint64_t>(index + 1))
+          .field("listed", promised)
+          .field("sent", stuffer_.message_octets());
+    }
+  }
+  server_.retrieve_finished();
+  pump();
+}
+
+// ---------------------------------------------------------------- UPDATE
+
+void Pop3Session::commit(const pop3::Commit& request) {
+  action_ = "updating the upstream mailbox";
+  std::vector<MessageInfo> deleted;
+  deleted.reserve(request.deleted.size());
+  for (size_t index : request.deleted) deleted.push_back(snapshot_.messages[index]);
+  uint64_t count = deleted.size();
+  mailbox_->commit(std::move(deleted), [this, count](Status status) {
+    if (finished_) return;
+    if (status) {
+      deleted_ = count;
+      server_.commit_succeeded();
+    } else {
+      log::Line(log::Level::Error, "update_failed")
+          .field("session", id_)
+          .field("user", user_)
+          .field("marked", count)
+          .field("class", to_string(status.error().kind))
+          .field("reason", status.error().detail);
+      server_.commit_failed(status.error().kind);
+    }
+    pump();
+  });
+}
+
+// ---------------------------------------------------------------- end
+
+void Pop3Session::finish(std::string_view outcome) {
+  if (finished_) return;
+  finished_ = true;
+  idle_timer_.stop();
+  auth_delay_timer_.stop();
+  lock_.reset();
+  client_->end();  // flushes the last reply, then closes
+  log::Line(log::Level::Info, "session_close")
+      .field("session", id_)
+      .field("user", user_)
+      .field("outcome", outcome)
+      .field("action", action_)
+      .field("bytes_out", bytes_out_)
+      .field("retrieved", retrieved_)
+      .field("deleted", deleted_)
+      .field("duration_s", static_cast<double>(context_.loop.now_ms() - started_ms_) / 1000.0);
+  context_.on_finished(id_);
+}
+
+}  // namespace popgate

@@ -1,1 +1,495 @@
-// placeholder: implementation in progress
+// ImapMailbox: login, snapshot, streamed fetches and the UPDATE state over IMAP.
+#include "adapters/imap/imap_mailbox.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+
+#include "gateway/log.h"
+
+namespace popgate {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
+         });
+}
+
+bool istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
+}
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// The value of FETCH item `name` ("UID", "RFC822.SIZE"), or of the first item whose
+// name starts with `name` when it ends in '['.
+const imap::Value* fetch_item(const imap::Response& response, std::string_view name) {
+  if (response.values.empty() || response.values[0].kind != imap::ValueKind::List) return nullptr;
+  const auto& items = response.values[0].list;
+  bool prefix = !name.empty() && name.back() == '[';
+  for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    if (items[i].kind != imap::ValueKind::Atom) continue;
+    if (prefix ? istarts_with(items[i].text, name) : iequals(items[i].text, name)) return &items[i + 1];
+  }
+  return nullptr;
+}
+
+std::optional<uint32_t> parse_u32(std::string_view text) {
+  uint32_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// "[UIDVALIDITY 3857529045]" arrives as code "UIDVALIDITY 3857529045".
+std::optional<uint32_t> code_number(std::string_view code, std::string_view name) {
+  if (!istarts_with(code, name) || code.size() <= name.size() + 1 || code[name.size()] != ' ') return std::nullopt;
+  std::string_view rest = code.substr(name.size() + 1);
+  return parse_u32(rest.substr(0, rest.find(' ')));
+}
+
+std::string describe(const imap::Response& response) {
+  std::string text = response.name;
+  if (!response.code.empty()) text += " [" + response.code + "]";
+  if (!response.text.empty()) text += " " + response.text;
+  return log::sanitize(text, 200);
+}
+
+// What a tagged NO means for the POP3 client (RFC 5530 response codes).
+ErrorKind classify_no(const imap::Response& response, ErrorKind otherwise) {
+  for (std::string_view temporary : {"UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", "OVERQUOTA"}) {
+    if (istarts_with(response.code, temporary)) return ErrorKind::Temporary;
+  }
+  return otherwise;
+}
+
+}  // namespace
+
+std::string make_imap_uidl(uint32_t uid, uint32_t uidvalidity) {
+  char buffer[17];
+  std::snprintf(buffer, sizeof buffer, "%08X%08X", uid, uidvalidity);
+  return buffer;
+}
+
+struct ImapMailbox::FetchState {
+  MessageInfo message;
+  FetchKind kind = FetchKind::Whole;
+  BodySink* sink = nullptr;
+  Done done;
+  uint64_t offset = 0;       // next partial-fetch offset (TOP)
+  bool started = false;      // on_body_start() was called
+  bool wants_more = true;    // the sink still takes chunks
+  bool got_body = false;     // the current command delivered a body item
+  bool in_body = false;      // inside the body literal
+  uint64_t chunk_octets = 0; // body octets the current command delivered
+};
+
+ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings) : loop_(loop), settings_(settings) {}
+
+ImapMailbox::~ImapMailbox() { *alive_ = false; }
+
+bool ImapMailbox::has_capability(std::string_view name) const { return capabilities_.count(upper(name)) > 0; }
+
+void ImapMailbox::defer_done(Done done, Status status) {
+  std::weak_ptr<bool> alive = alive_;
+  loop_.defer([alive, done = std::move(done), status = std::move(status)]() mutable {
+    if (!alive.expired()) done(std::move(status));
+  });
+}
+
+// ---------------------------------------------------------------- open
+
+void ImapMailbox::open(Credentials credentials, OpenDone done) {
+  credentials_ = std::move(credentials);
+  open_done_ = std::move(done);
+  connecting_ = io::connect_tcp(loop_, settings_.host, settings_.port, settings_.timeout_ms,
+                                [this](Result<io::TransportPtr> transport) { on_connected(std::move(transport)); });
+}
+
+void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
+  // Not destroyed inside its own callback: let it go on the next tick.
+  loop_.defer([operation = std::shared_ptr<io::ConnectOperation>(std::move(connecting_))] {});
+  if (!transport) return finish_open(transport.error());
+  connection_ = std::make_unique<ImapConnection>(loop_, std::move(transport).value(), settings_.timeout_ms);
+  connection_->set_unsolicited_handler([this](const imap::Response& response) { note_untagged(response); });
+  connection_->await_greeting([this](Result<imap::Response> greeting) { on_greeting(std::move(greeting)); });
+}
+
+void ImapMailbox::on_greeting(Result<imap::Response> greeting) {
+  if (!greeting) return finish_open(greeting.error());
+  const imap::Response& response = greeting.value();
+  switch (*response.status) {
+    case imap::StatusKind::Ok:
+      break;
+    case imap::StatusKind::PreAuth:
+      // A gateway that accepted PREAUTH would let any password through.
+      return finish_open(make_error(ErrorKind::Permanent, "upstream greeted with PREAUTH; refusing to skip the login"));
+    case imap::StatusKind::Bye:
+      return finish_open(make_error(ErrorKind::Temporary, "upstream refused the connection: " + describe(response)));
+    default:
+      return finish_open(make_error(ErrorKind::Protocol, "unexpected greeting: " + describe(response)));
+  }
+  note_untagged(response);
+  if (capabilities_.empty()) return request_capabilities(&ImapMailbox::login);
+  login();
+}
+
+void ImapMailbox::request_capabilities(void (ImapMailbox::*next)()) {
+  CommandObserver observer;
+  observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
+  connection_->run(connection_->builder().capability(), std::move(observer),
+                   [this, next](Result<imap::Response> result) {
+                     if (!result) return finish_open(result.error());
+                     if (result.value().status != imap::StatusKind::Ok) {
+                       return finish_open(make_error(ErrorKind::Protocol, "CAPABILITY failed: " + describe(result.value())));
+                     }
+                     (this->*next)();
+                   });
+}
+
+void ImapMailbox::login() {
+  bool sasl_plain = has_capability("AUTH=PLAIN");
+  if (has_capability("LOGINDISABLED") && !sasl_plain) {
+    return finish_open(make_error(ErrorKind::Permanent, "upstream refuses plaintext login (LOGINDISABLED)"));
+  }
+  auto& builder = connection_->builder();
+  builder.set_literal_plus(has_capability("LITERAL+"));
+  imap::Command command = sasl_plain ? builder.authenticate_plain(credentials_.user, credentials_.password,
+                                                                  has_capability("SASL-IR"))
+                                     : builder.login(credentials_.user, credentials_.password);
+  connection_->run(std::move(command), {}, [this](Result<imap::Response> result) {
+    credentials_.password.wipe();
+    if (!result) return finish_open(result.error());
+    const imap::Response& response = result.value();
+    if (response.status == imap::StatusKind::No) {
+      return finish_open(make_error(classify_no(response, ErrorKind::Auth), "upstream refused the login: " + describe(response)));
+    }
+    if (response.status != imap::StatusKind::Ok) {
+      return finish_open(make_error(ErrorKind::Protocol, "login failed: " + describe(response)));
+    }
+    // Capabilities change after login (RFC 3501 §6.2.3): UIDPLUS and MOVE matter for UPDATE.
+    capabilities_.clear();
+    note_untagged(response);
+    if (capabilities_.empty()) return request_capabilities(&ImapMailbox::select_mailbox);
+    select_mailbox();
+  });
+}
+
+void ImapMailbox::select_mailbox() {
+  CommandObserver observer;
+  observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
+  connection_->run(connection_->builder().select(settings_.mailbox), std::move(observer),
+                   [this](Result<imap::Response> result) {
+                     if (!result) return finish_open(result.error());
+                     const imap::Response& response = result.value();
+                     if (response.status == imap::StatusKind::No) {
+                       ErrorKind kind = istarts_with(response.code, "NONEXISTENT") ? ErrorKind::Permanent
+                                                                                   : classify_no(response, ErrorKind::Temporary);
+                       return finish_open(make_error(kind, "SELECT " + log::sanitize(settings_.mailbox) +
+                                                               " failed: " + describe(response)));
+                     }
+                     if (response.status != imap::StatusKind::Ok) {
+                       return finish_open(make_error(ErrorKind::Protocol, "SELECT failed: " + describe(response)));
+                     }
+                     if (uidvalidity_ == 0) {
+                       return finish_open(make_error(ErrorKind::Protocol, "SELECT gave no UIDVALIDITY"));
+                     }
+                     take_snapshot();
+                   });
+}
+
+void ImapMailbox::take_snapshot() {
+  snapshot_.mailbox_key = "imap://" + lower(settings_.host) + ":" + std::to_string(settings_.port) + "/" +
+                          lower(credentials_.user) + "/" + settings_.mailbox;
+  if (exists_ == 0) return finish_open(std::move(snapshot_));
+  auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
+  uids_and_sizes->reserve(exists_);
+  CommandObserver observer;
+  observer.on_untagged = [this, uids_and_sizes](const imap::Response& response) {
+    if (response.name != "FETCH") return note_untagged(response);
+    const imap::Value* uid = fetch_item(response, "UID");
+    const imap::Value* size = fetch_item(response, "RFC822.SIZE");
+    // A FETCH without both is an unsolicited flag update: not part of the listing.
+    if (!uid || !size || uid->kind != imap::ValueKind::Number || size->kind != imap::ValueKind::Number) return;
+    if (uid->number == 0 || uid->number > UINT32_MAX) return;
+    uids_and_sizes->emplace_back(static_cast<uint32_t>(uid->number), size->number);
+  };
+  connection_->run(connection_->builder().uid_fetch("1:*", "(UID RFC822.SIZE)"), std::move(observer),
+                   [this, uids_and_sizes](Result<imap::Response> result) {
+                     if (!result) return finish_open(result.error());
+                     if (result.value().status != imap::StatusKind::Ok) {
+                       return finish_open(make_error(ErrorKind::Temporary, "listing failed: " + describe(result.value())));
+                     }
+                     // UID order is mailbox order (RFC 3501 §2.3.1.1), whatever order the FETCHes came in.
+                     auto& list = *uids_and_sizes;
+                     std::sort(list.begin(), list.end());
+                     list.erase(std::unique(list.begin(), list.end(),
+                                            [](const auto& a, const auto& b) { return a.first == b.first; }),
+                                list.end());
+                     snapshot_.messages.reserve(list.size());
+                     for (const auto& [uid, size] : list) {
+                       snapshot_.messages.push_back(
+                           MessageInfo{std::to_string(uid), size, make_imap_uidl(uid, uidvalidity_)});
+                     }
+                     finish_open(std::move(snapshot_));
+                   });
+}
+
+void ImapMailbox::finish_open(Result<Snapshot> result) {
+  credentials_.password.wipe();
+  OpenDone done = std::move(open_done_);
+  open_done_ = nullptr;
+  if (done) done(std::move(result));
+}
+
+void ImapMailbox::note_untagged(const imap::Response& response) {
+  if (response.name == "CAPABILITY") {
+    for (const auto& value : response.values) {
+      if (value.kind == imap::ValueKind::Atom) capabilities_.insert(upper(value.text));
+    }
+    return;
+  }
+  if (response.name == "EXISTS" && response.number) {
+    exists_ = *response.number;
+    return;
+  }
+  if (!response.status) return;
+  if (istarts_with(response.code, "CAPABILITY ")) {
+    std::string_view list = std::string_view(response.code).substr(11);
+    while (!list.empty()) {
+      auto space = list.find(' ');
+      if (space != 0) capabilities_.insert(upper(list.substr(0, space)));
+      if (space == std::string_view::npos) break;
+      list.remove_prefix(space + 1);
+    }
+  } else if (auto uidvalidity = code_number(response.code, "UIDVALIDITY")) {
+    if (uidvalidity_ == 0) {
+      uidvalidity_ = *uidvalidity;
+    } else if (*uidvalidity != uidvalidity_) {
+      uidvalidity_changed_ = true;  // every UID of the snapshot now names nothing
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fetch
+
+void ImapMailbox::fetch(const MessageInfo& message, FetchKind kind, BodySink& sink, Done done) {
+  if (!connection_ || connection_->failed()) {
+    return defer_done(std::move(done), make_error(ErrorKind::Temporary, "upstream connection is gone"));
+  }
+  fetch_ = std::make_unique<FetchState>();
+  fetch_->message = message;
+  fetch_->kind = kind;
+  fetch_->sink = &sink;
+  fetch_->done = std::move(done);
+  fetch_next_chunk();
+}
+
+void ImapMailbox::fetch_next_chunk() {
+  FetchState& state = *fetch_;
+  state.got_body = false;
+  state.chunk_octets = 0;
+  std::string items;
+  if (state.kind == FetchKind::Whole) {
+    // BODY[] sets \Seen as a side effect; BODY.PEEK[] leaves the flags alone (RFC 3501 §6.4.5).
+    items = settings_.mark_seen ? "(BODY[])" : "(BODY.PEEK[])";
+  } else {
+    // TOP: partial fetches, so a large body is never transferred just for its first lines.
+    items = "(BODY.PEEK[]<" + std::to_string(state.offset) + "." + std::to_string(kTopChunk) + ">)";
+  }
+  auto deliver = [this](std::string_view bytes) {
+    FetchState& f = *fetch_;
+    if (!f.started) {
+      f.started = true;
+      f.sink->on_body_start();
+    }
+    f.chunk_octets += bytes.size();
+    if (f.wants_more && !bytes.empty()) f.wants_more = f.sink->on_body_chunk(bytes);
+  };
+  CommandObserver observer;
+  observer.on_untagged = [this, deliver](const imap::Response& response) {
+    if (response.name != "FETCH") return note_untagged(response);
+    // A tiny body may come as a quoted string rather than a literal.
+    const imap::Value* body = fetch_item(response, "BODY[");
+    if (body && (body->kind == imap::ValueKind::String || body->kind == imap::ValueKind::Nil)) {
+      fetch_->got_body = true;
+      deliver(body->text);
+    }
+  };
+  observer.on_literal_begin = [this, deliver](const imap::LiteralBegin& begin) {
+    if (!istarts_with(begin.item, "BODY[")) return;
+    fetch_->got_body = true;
+    fetch_->in_body = true;
+    deliver({});
+  };
+  observer.on_literal_data = [this, deliver](std::string_view bytes) {
+    if (fetch_->in_body) deliver(bytes);
+  };
+  observer.on_literal_end = [this] { fetch_->in_body = false; };
+  connection_->run(
+      connection_->builder().uid_fetch(state.message.upstream_id, items), std::move(observer),
+      [this](Result<imap::Response> result) {
+        if (!result) return finish_fetch(result.error());
+        const imap::Response& response = result.value();
+        FetchState& f = *fetch_;
+        if (response.status == imap::StatusKind::Ok) {
+          // UID FETCH of an expunged UID is not an error in IMAP, just silent.
+          if (!f.got_body && !f.started) {
+            return finish_fetch(make_error(ErrorKind::NotFound, "message UID " + f.message.upstream_id + " is gone"));
+          }
+          if (f.kind == FetchKind::HeadFirst && f.wants_more && f.chunk_octets == kTopChunk) {
+            f.offset += kTopChunk;
+            return fetch_next_chunk();
+          }
+          return finish_fetch(Ok{});
+        }
+        if (response.status == imap::StatusKind::No && !f.started &&
+            (istarts_with(response.code, "EXPUNGEISSUED") || istarts_with(response.code, "NONEXISTENT"))) {
+          return finish_fetch(make_error(ErrorKind::NotFound, "message is gone: " + describe(response)));
+        }
+        ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
+        finish_fetch(make_error(kind, "FETCH failed: " + describe(response)));
+      });
+}
+
+void ImapMailbox::finish_fetch(Status status) {
+  Done done = std::move(fetch_->done);
+  fetch_.reset();
+  done(std::move(status));
+}
+
+void ImapMailbox::pause_body() {
+  if (connection_) connection_->pause_reading();
+}
+
+void ImapMailbox::resume_body() {
+  if (connection_) connection_->resume_reading();
+}
+
+// ---------------------------------------------------------------- UPDATE
+
+void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
+  if (deleted.empty()) return defer_done(std::move(done), Ok{});
+  if (!connection_ || connection_->failed()) {
+    return defer_done(std::move(done), make_error(ErrorKind::Temporary, "upstream connection is gone"));
+  }
+  if (uidvalidity_changed_) {
+    return defer_done(std::move(done),
+                      make_error(ErrorKind::Temporary, "UIDVALIDITY changed during the session; deleting nothing"));
+  }
+  std::vector<uint32_t> uids;
+  uids.reserve(deleted.size());
+  for (const auto& message : deleted) {
+    if (auto uid = parse_u32(message.upstream_id)) uids.push_back(*uid);
+  }
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  std::vector<std::string> sets = imap::make_uid_sets(uids);
+  auto& builder = connection_->builder();
+
+  std::vector<imap::Command> commands;
+  switch (settings_.delete_mode) {
+    case DeleteMode::Keep:
+      if (!settings_.mark_seen) return defer_done(std::move(done), Ok{});
+      for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Seen)"));
+      return run_sequence(std::move(commands), std::move(done));
+    case DeleteMode::Move:
+      if (has_capability("MOVE")) {
+        for (const auto& set : sets) commands.push_back(builder.uid_move(set, settings_.move_target));
+        return run_sequence(std::move(commands), std::move(done));
+      }
+      // Without MOVE (RFC 6851 §3.3): COPY, then delete the originals as below.
+      for (const auto& set : sets) commands.push_back(builder.uid_copy(set, settings_.move_target));
+      [[fallthrough]];
+    case DeleteMode::Expunge:
+      for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Deleted)"));
+      run_sequence(std::move(commands), [this, uids = std::move(uids), done = std::move(done)](Status status) mutable {
+        if (!status) return done(std::move(status));
+        expunge_marked(std::move(uids), std::move(done));
+      });
+      return;
+  }
+}
+
+void ImapMailbox::expunge_marked(std::vector<uint32_t> uids, Done done) {
+  auto& builder = connection_->builder();
+  if (has_capability("UIDPLUS")) {
+    std::vector<imap::Command> commands;
+    for (const auto& set : imap::make_uid_sets(uids)) commands.push_back(builder.uid_expunge(set));
+    return run_sequence(std::move(commands), std::move(done));
+  }
+  // Without UID EXPUNGE a plain EXPUNGE removes every \Deleted message, including ones
+  // another client flagged: only go ahead when all of them are ours.
+  auto flagged = std::make_shared<std::vector<uint32_t>>();
+  CommandObserver observer;
+  observer.on_untagged = [this, flagged](const imap::Response& response) {
+    if (response.name != "SEARCH") return note_untagged(response);
+    for (const auto& value : response.values) {
+      if (value.kind == imap::ValueKind::Number && value.number <= UINT32_MAX) {
+        flagged->push_back(static_cast<uint32_t>(value.number));
+      }
+    }
+  };
+  connection_->run(builder.uid_search("DELETED"), std::move(observer),
+                   [this, flagged, uids = std::move(uids), done = std::move(done)](Result<imap::Response> result) mutable {
+                     if (!result) return done(result.error());
+                     if (result.value().status != imap::StatusKind::Ok) {
+                       return done(make_error(ErrorKind::Temporary, "SEARCH DELETED failed: " + describe(result.value())));
+                     }
+                     for (uint32_t uid : *flagged) {
+                       if (!std::binary_search(uids.begin(), uids.end(), uid)) {
+                         return done(make_error(ErrorKind::Temporary,
+                                                "other messages are flagged \\Deleted and the upstream lacks UIDPLUS; "
+                                                "not expunging"));
+                       }
+                     }
+                     std::vector<imap::Command> commands;
+                     commands.push_back(connection_->builder().expunge());
+                     run_sequence(std::move(commands), std::move(done));
+                   });
+}
+
+void ImapMailbox::run_sequence(std::vector<imap::Command> commands, Done done) {
+  struct Sequence {
+    std::vector<imap::Command> commands;
+    size_t next = 0;
+    Done done;
+  };
+  auto sequence = std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)});
+  auto step = std::make_shared<std::function<void()>>();
+  // The step holds only a weak reference to itself, so the chain frees itself at the end.
+  std::weak_ptr<std::function<void()>> weak_step = step;
+  *step = [this, sequence, weak_step] {
+    if (sequence->next == sequence->commands.size()) return sequence->done(Ok{});
+    imap::Command command = std::move(sequence->commands[sequence->next++]);
+    std::string summary = command.summary;
+    CommandObserver observer;
+    observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
+    auto keep_alive = weak_step.lock();
+    connection_->run(std::move(command), std::move(observer),
+                     [sequence, keep_alive, summary](Result<imap::Response> result) {
+                       if (!result) return sequence->done(result.error());
+                       const imap::Response& response = result.value();
+                       if (response.status != imap::StatusKind::Ok) {
+                         ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary
+                                                                                  : ErrorKind::Protocol;
+                         return sequence->done(make_error(kind, summary + " failed: " + describe(response)));
+                       }
+                       (*keep_alive)();
+                     });
+  };
+  (*step)();
+}
+
+}  // namespace popgate

@@ -11,6 +11,19 @@
 
 namespace popgate::pop3 {
 
+const char* to_string(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::None: return "none";
+    case CloseReason::Quit: return "quit";
+    case CloseReason::TooManyBadCommands: return "too many bad commands";
+    case CloseReason::UpdateFailed: return "update failed";
+    case CloseReason::RetrieveFailed: return "upstream failed mid-message";
+    case CloseReason::IdleTimeout: return "idle timeout";
+    case CloseReason::Shutdown: return "shutdown";
+  }
+  return "none";
+}
+
 namespace {
 
 constexpr std::string_view kCrlf = "\r\n";
@@ -201,7 +214,7 @@ void Pop3Server::count(Verdict verdict) {
                                                           : options_.limits.max_bad_commands_after_login;
   // "Exceeds", as Dovecot's pop3 counts: with a limit of 3, three bad commands in a row are
   // answered and the fourth closes the session, after its own -ERR.
-  if (bad_commands_ > allowed) close_session("-ERR Too many bad commands.");
+  if (bad_commands_ > allowed) close_session("-ERR Too many bad commands.", CloseReason::TooManyBadCommands);
 }
 
 void Pop3Server::reply(std::string_view line) {
@@ -217,8 +230,9 @@ Pop3Server::Verdict Pop3Server::reject(std::string_view line) {
 
 // Ends the session: replies already queued go out, then `last_reply`, then Close forever.
 // Actions not yet handed to the session are dropped, so nothing is deleted or fetched.
-void Pop3Server::close_session(std::string_view last_reply) {
+void Pop3Server::close_session(std::string_view last_reply, CloseReason reason) {
   if (state_ == State::Closed) return;
+  close_reason_ = reason;
   std::erase_if(queued_, [](const Event& event) { return !std::holds_alternative<SendReply>(event); });
   if (!last_reply.empty()) reply(last_reply);
   state_ = State::Closed;
@@ -378,7 +392,7 @@ Pop3Server::Verdict Pop3Server::cmd_capa(const Pop3Command& command) {
 Pop3Server::Verdict Pop3Server::cmd_quit(const Pop3Command& command) {
   if (!check_arity(command, 0, 0)) return Verdict::Rejected;
   if (state_ == State::Authorization) {
-    close_session("+OK Logging out.");  // RFC 1939 §4: no UPDATE before login
+    close_session("+OK Logging out.", CloseReason::Quit);  // RFC 1939 §4: no UPDATE before login
     return Verdict::Accepted;
   }
   // RFC 1939 §6: QUIT from TRANSACTION enters UPDATE and removes the marked messages.
@@ -546,7 +560,7 @@ void Pop3Server::retrieve_finished() {
 void Pop3Server::retrieve_failed(ErrorKind kind) {
   if (pending_ == Pending::RetrieveStreaming) {
     // Part of the body is out and no status can follow it: only closing tells the client.
-    close_session({});
+    close_session({}, CloseReason::RetrieveFailed);
     return;
   }
   if (pending_ != Pending::Retrieve) return;
@@ -557,14 +571,14 @@ void Pop3Server::retrieve_failed(ErrorKind kind) {
 
 void Pop3Server::commit_succeeded() {
   if (pending_ != Pending::Commit) return;
-  close_session("+OK Logging out.");
+  close_session("+OK Logging out.", CloseReason::Quit);
 }
 
 void Pop3Server::commit_failed(ErrorKind /*kind*/) {
   if (pending_ != Pending::Commit) return;
   // RFC 1939 §6: whatever went wrong upstream, the client only learns that some deletions
   // did not happen.
-  close_session("-ERR [SYS/TEMP] Some deleted messages were not removed.");
+  close_session("-ERR [SYS/TEMP] Some deleted messages were not removed.", CloseReason::UpdateFailed);
 }
 
 void Pop3Server::tls_started() {
@@ -584,12 +598,14 @@ void Pop3Server::idle_timeout() {
   if (state_ == State::Closed) return;
   // RFC 1939 §3: an autologout timer ends the session without entering UPDATE. In the middle
   // of a body an -ERR would read as message text, so then the connection just closes.
-  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR Disconnected for inactivity.");
+  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR Disconnected for inactivity.",
+                CloseReason::IdleTimeout);
 }
 
 void Pop3Server::shutdown() {
   if (state_ == State::Closed) return;
-  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR [SYS/TEMP] Server shutting down.");
+  close_session(pending_ == Pending::RetrieveStreaming ? "" : "-ERR [SYS/TEMP] Server shutting down.",
+                CloseReason::Shutdown);
 }
 
 }  // namespace popgate::pop3

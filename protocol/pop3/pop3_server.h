@@ -25,6 +25,10 @@ struct Pop3Command;
 
 enum class State { Authorization, Transaction, Update, Closed };
 
+// Why the server ended the session, for the session's log line.
+enum class CloseReason { None, Quit, TooManyBadCommands, UpdateFailed, RetrieveFailed, IdleTimeout, Shutdown };
+const char* to_string(CloseReason reason);
+
 struct Limits {
   size_t max_command_line = 512;               // octets incl. CRLF (RFC 2449 §4 allows 255 per argument)
   size_t max_sasl_line = 16 * 1024;            // AUTH continuation lines carry base64 tokens
@@ -101,6 +105,7 @@ class Pop3Server {
   void shutdown();      // the server is going away: nothing is deleted
 
   State state() const { return state_; }
+  CloseReason close_reason() const { return close_reason_; }
   const std::vector<MessageListing>& listing() const { return listing_; }
   bool is_deleted(size_t index) const { return index < deleted_.size() && deleted_[index]; }
   bool tls_active() const { return tls_active_; }
@@ -123,7 +128,7 @@ class Pop3Server {
   void count(Verdict verdict);
   void reply(std::string_view line);
   Verdict reject(std::string_view line);
-  void close_session(std::string_view last_reply);
+  void close_session(std::string_view last_reply, CloseReason reason);
   bool plaintext_auth_ok() const;
   bool stls_available() const;
   Verdict reject_plaintext();
@@ -148,6 +153,7 @@ class Pop3Server {
 
   Options options_;
   State state_ = State::Authorization;
+  CloseReason close_reason_ = CloseReason::None;
   Pending pending_ = Pending::None;
   SaslStep sasl_ = SaslStep::None;
   bool tls_active_ = false;

@@ -1,0 +1,95 @@
+// ImapMailbox: the Mailbox over one IMAP connection (RFC 3501, UIDPLUS, MOVE).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "adapters/imap/imap_connection.h"
+#include "adapters/mailbox.h"
+#include "gateway/io/tcp_connector.h"
+
+namespace popgate {
+
+struct ImapSettings {
+  std::string host;
+  uint16_t port = 143;
+  std::string mailbox = "INBOX";
+  DeleteMode delete_mode = DeleteMode::Expunge;
+  std::string move_target;
+  bool mark_seen = false;
+  uint64_t timeout_ms = 60'000;
+};
+
+class ImapMailbox final : public Mailbox {
+ public:
+  ImapMailbox(io::Loop& loop, const ImapSettings& settings);
+  ~ImapMailbox() override;
+
+  void open(Credentials credentials, OpenDone done) override;
+  void fetch(const MessageInfo& message, FetchKind kind, BodySink& sink, Done done) override;
+  void pause_body() override;
+  void resume_body() override;
+  void commit(std::vector<MessageInfo> deleted, Done done) override;
+  std::string_view kind() const override { return "imap"; }
+
+  // The size of each partial fetch that TOP uses.
+  static constexpr uint64_t kTopChunk = 64 * 1024;
+
+ private:
+  struct FetchState;
+
+  // open(), one step after another.
+  void on_connected(Result<io::TransportPtr> transport);
+  void on_greeting(Result<imap::Response> greeting);
+  void request_capabilities(void (ImapMailbox::*next)());
+  void login();
+  void after_login();
+  void select_mailbox();
+  void take_snapshot();
+  void finish_open(Result<Snapshot> result);
+
+  void fetch_next_chunk();
+  void finish_fetch(Status status);
+
+  void run_sequence(std::vector<imap::Command> commands, Done done);
+  void expunge_marked(std::vector<uint32_t> uids, Done done);
+
+  void note_untagged(const imap::Response& response);
+  bool has_capability(std::string_view name) const;
+  void defer_done(Done done, Status status);
+
+  io::Loop& loop_;
+  ImapSettings settings_;
+  io::ConnectOperationPtr connecting_;
+  std::unique_ptr<ImapConnection> connection_;
+  std::set<std::string> capabilities_;   // upper case
+  Credentials credentials_;
+  OpenDone open_done_;
+  uint32_t uidvalidity_ = 0;
+  bool uidvalidity_changed_ = false;
+  uint64_t exists_ = 0;
+  Snapshot snapshot_;
+  std::unique_ptr<FetchState> fetch_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+class ImapMailboxFactory final : public MailboxFactory {
+ public:
+  ImapMailboxFactory(io::Loop& loop, ImapSettings settings) : loop_(loop), settings_(std::move(settings)) {}
+  MailboxPtr create() override { return std::make_unique<ImapMailbox>(loop_, settings_); }
+
+ private:
+  io::Loop& loop_;
+  ImapSettings settings_;
+};
+
+// RFC 1939 UIDL for an IMAP message: UID then UIDVALIDITY, 8 upper-case hex digits each.
+// The same as Dovecot's pop3_uidl_format = %08Xu%08Xv, so clients moving between a
+// Dovecot POP3 server and popgate on one mailbox do not download everything again.
+std::string make_imap_uidl(uint32_t uid, uint32_t uidvalidity);
+
+}  // namespace popgate

@@ -1,0 +1,95 @@
+// Pop3Session: one POP3 client connection, driving a Pop3Server and a Mailbox.
+//
+// The session is the only place where protocol events meet I/O: it writes replies,
+// runs the mailbox operation each event asks for, streams message bodies through the
+// DotStuffer with backpressure, and keeps the idle and login-delay timers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "adapters/mailbox.h"
+#include "gateway/config.h"
+#include "gateway/io/loop.h"
+#include "gateway/io/timer.h"
+#include "gateway/io/transport.h"
+#include "gateway/maildrop_lock.h"
+#include "protocol/pop3/dot_stuffer.h"
+#include "protocol/pop3/pop3_server.h"
+#include "protocol/pop3/top_filter.h"
+
+namespace popgate {
+
+// What every session of one service shares.
+struct SessionContext {
+  io::Loop& loop;
+  std::shared_ptr<const Config> config;
+  MailboxFactory& mailboxes;
+  MaildropLocks& locks;
+  // Called once when the session is over; the owner destroys it on a later tick.
+  std::function<void(uint64_t session_id)> on_finished;
+};
+
+class Pop3Session final : public io::TransportHandler, public BodySink {
+ public:
+  Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client);
+  ~Pop3Session() override;
+  Pop3Session(const Pop3Session&) = delete;
+  Pop3Session& operator=(const Pop3Session&) = delete;
+
+  void start();
+  // The service is stopping: say so and close, deleting nothing.
+  void shut_down();
+  uint64_t id() const { return id_; }
+
+  // io::TransportHandler
+  void on_data(std::string_view data) override;
+  void on_end(const io::StreamEnd& end) override;
+  void on_drained() override;
+
+  // BodySink
+  void on_body_start() override;
+  bool on_body_chunk(std::string_view chunk) override;
+
+ private:
+  void pump();
+  void authenticate(pop3::Authenticate&& request);
+  void on_opened(Result<Snapshot> result);
+  void retrieve(const pop3::Retrieve& request);
+  void on_retrieved(Status status);
+  void commit(const pop3::Commit& request);
+  void arm_idle_timer();
+  void finish(std::string_view outcome);
+
+  SessionContext& context_;
+  const std::shared_ptr<const Config> config_;  // this session keeps the config it started with
+  const uint64_t id_;
+  io::TransportPtr client_;
+  pop3::Pop3Server server_;
+  MailboxPtr mailbox_;
+  Snapshot snapshot_;
+  MaildropLockPtr lock_;
+  io::Timer idle_timer_;
+  io::Timer auth_delay_timer_;
+
+  // The message being streamed.
+  pop3::DotStuffer stuffer_;
+  std::optional<pop3::TopFilter> top_filter_;
+  std::optional<size_t> retrieving_;
+  bool upstream_paused_ = false;
+  std::string out_;  // reused output buffer
+
+  std::string user_;           // for the log, once authenticated
+  std::string action_ = "greeting";  // what the session is doing, for every log line
+  uint64_t commands_ = 0;
+  uint64_t bytes_out_ = 0;
+  uint64_t retrieved_ = 0;
+  uint64_t deleted_ = 0;
+  uint64_t started_ms_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace popgate
