@@ -48,6 +48,14 @@ void ImapConnection::run(imap::Command command, CommandObserver observer, Comman
   arm_timeout();
 }
 
+void ImapConnection::run_synced(imap::Command command, CommandObserver observer, CommandDone done) {
+  if (failed_ || command.parts.size() != 1) return run(std::move(command), std::move(observer), std::move(done));
+  imap::Command noop = builder_.noop();
+  sync_tag_ = noop.tag;
+  command.parts.front().insert(0, noop.parts.front());
+  run(std::move(command), std::move(observer), std::move(done));
+}
+
 void ImapConnection::send_next_part() {
   if (next_part_ < command_.parts.size()) transport_->write(command_.parts[next_part_++]);
 }
@@ -139,6 +147,10 @@ void ImapConnection::handle_response(imap::Response&& response) {
       }
       return;
     case ResponseKind::Tagged:
+      if (!sync_tag_.empty() && response.tag == sync_tag_) {
+        sync_tag_.clear();  // whatever the NOOP's outcome, the command after it decides
+        return;
+      }
       if (response.tag != command_.tag) {
         fail(ErrorKind::Protocol, "response for unknown tag '" + log::sanitize(response.tag, 20) + "'");
         return;

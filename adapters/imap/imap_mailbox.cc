@@ -78,7 +78,7 @@ ErrorKind classify_no(const imap::Response& response, ErrorKind otherwise) {
 
 std::string make_imap_uidl(uint32_t uid, uint32_t uidvalidity) {
   char buffer[17];
-  std::snprintf(buffer, sizeof buffer, "%08X%08X", uid, uidvalidity);
+  std::snprintf(buffer, sizeof buffer, "%08x%08x", uid, uidvalidity);
   return buffer;
 }
 
@@ -320,9 +320,10 @@ void ImapMailbox::fetch_next_chunk() {
   CommandObserver observer;
   observer.on_untagged = [this, deliver](const imap::Response& response) {
     if (response.name != "FETCH") return note_untagged(response);
-    // A tiny body may come as a quoted string rather than a literal.
+    // A tiny body may come as a quoted string rather than a literal. NIL is how a server
+    // says the message is gone from under its stale view (RFC 2180 §4.1.3): not a body.
     const imap::Value* body = fetch_item(response, "BODY[");
-    if (body && (body->kind == imap::ValueKind::String || body->kind == imap::ValueKind::Nil)) {
+    if (body && body->kind == imap::ValueKind::String) {
       fetch_->got_body = true;
       deliver(body->text);
     }
@@ -337,8 +338,12 @@ void ImapMailbox::fetch_next_chunk() {
     if (fetch_->in_body) deliver(bytes);
   };
   observer.on_literal_end = [this] { fetch_->in_body = false; };
-  connection_->run(
-      connection_->builder().uid_fetch(state.message.upstream_id, items), std::move(observer),
+  // Synced at the first chunk: a message another client expunged is then reported gone
+  // instead of being served from the upstream's stale view.
+  imap::Command command = connection_->builder().uid_fetch(state.message.upstream_id, items);
+  auto run = state.offset == 0 ? &ImapConnection::run_synced : &ImapConnection::run;
+  (connection_.get()->*run)(
+      std::move(command), std::move(observer),
       [this](Result<imap::Response> result) {
         if (!result) return finish_fetch(result.error());
         const imap::Response& response = result.value();

@@ -87,7 +87,7 @@ class ImapMailboxFactory final : public MailboxFactory {
   ImapSettings settings_;
 };
 
-// RFC 1939 UIDL for an IMAP message: UID then UIDVALIDITY, 8 upper-case hex digits each.
+// RFC 1939 UIDL for an IMAP message: UID then UIDVALIDITY, 8 lower-case hex digits each.
 // The same as Dovecot's pop3_uidl_format = %08Xu%08Xv, so clients moving between a
 // Dovecot POP3 server and popgate on one mailbox do not download everything again.
 std::string make_imap_uidl(uint32_t uid, uint32_t uidvalidity);
