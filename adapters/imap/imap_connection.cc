@@ -1,6 +1,7 @@
 // Command sequencing and response routing for one upstream IMAP connection.
 #include "adapters/imap/imap_connection.h"
 
+#include <cstdio>
 #include <variant>
 
 #include "gateway/log.h"
@@ -77,7 +78,9 @@ void ImapConnection::resume_reading() {
 
 void ImapConnection::arm_timeout() {
   timeout_.start(response_timeout_ms_, [this] {
-    fail(ErrorKind::Temporary, "upstream did not answer within " + std::to_string(response_timeout_ms_ / 1000) + " s");
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.3g", static_cast<double>(response_timeout_ms_) / 1000.0);
+    fail(ErrorKind::Temporary, std::string("upstream did not answer within ") + seconds + " s");
   });
 }
 

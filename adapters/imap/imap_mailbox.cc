@@ -214,7 +214,8 @@ void ImapMailbox::take_snapshot() {
                           lower(credentials_.user) + "/" + settings_.mailbox;
   if (exists_ == 0) return finish_open(std::move(snapshot_));
   auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
-  uids_and_sizes->reserve(exists_);
+  // EXISTS is the peer's word: reserve no more than a sane mailbox, grow past it if real.
+  uids_and_sizes->reserve(std::min<uint64_t>(exists_, 100'000));
   CommandObserver observer;
   observer.on_untagged = [this, uids_and_sizes](const imap::Response& response) {
     if (response.name != "FETCH") return note_untagged(response);
@@ -308,14 +309,21 @@ void ImapMailbox::fetch_next_chunk() {
     // TOP: partial fetches, so a large body is never transferred just for its first lines.
     items = "(BODY.PEEK[]<" + std::to_string(state.offset) + "." + std::to_string(kTopChunk) + ">)";
   }
+  // The sink may destroy this mailbox from inside its callbacks: touch nothing afterwards then.
   auto deliver = [this](std::string_view bytes) {
-    FetchState& f = *fetch_;
-    if (!f.started) {
-      f.started = true;
-      f.sink->on_body_start();
+    std::weak_ptr<bool> alive = alive_;
+    FetchState* f = fetch_.get();
+    if (!f->started) {
+      f->started = true;
+      f->sink->on_body_start();
+      if (alive.expired()) return;
     }
-    f.chunk_octets += bytes.size();
-    if (f.wants_more && !bytes.empty()) f.wants_more = f.sink->on_body_chunk(bytes);
+    f->chunk_octets += bytes.size();
+    if (f->wants_more && !bytes.empty()) {
+      bool more = f->sink->on_body_chunk(bytes);
+      if (alive.expired()) return;
+      f->wants_more = more;
+    }
   };
   CommandObserver observer;
   observer.on_untagged = [this, deliver](const imap::Response& response) {
@@ -419,11 +427,19 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
       [[fallthrough]];
     case DeleteMode::Expunge:
       for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Deleted)"));
-      run_sequence(std::move(commands), [this, uids = std::move(uids), done = std::move(done)](Status status) mutable {
+      auto mark_and_expunge = [this, commands = std::move(commands), uids, done]() mutable {
+        run_sequence(std::move(commands), [this, uids = std::move(uids), done = std::move(done)](Status status) mutable {
+          if (!status) return done(std::move(status));
+          expunge_marked(std::move(uids), std::move(done));
+        });
+      };
+      if (has_capability("UIDPLUS")) return mark_and_expunge();
+      // Without UIDPLUS, look before touching anything: if another client's message is
+      // already \Deleted, a plain EXPUNGE would take it too, so nothing is marked at all.
+      return check_no_foreign_deleted(uids, [mark_and_expunge = std::move(mark_and_expunge), done](Status status) mutable {
         if (!status) return done(std::move(status));
-        expunge_marked(std::move(uids), std::move(done));
+        mark_and_expunge();
       });
-      return;
   }
 }
 
@@ -434,8 +450,17 @@ void ImapMailbox::expunge_marked(std::vector<uint32_t> uids, Done done) {
     for (const auto& set : imap::make_uid_sets(uids)) commands.push_back(builder.uid_expunge(set));
     return run_sequence(std::move(commands), std::move(done));
   }
-  // Without UID EXPUNGE a plain EXPUNGE removes every \Deleted message, including ones
-  // another client flagged: only go ahead when all of them are ours.
+  // Checked again after marking: another client may have flagged something meanwhile.
+  check_no_foreign_deleted(uids, [this, done](Status status) mutable {
+    if (!status) return done(std::move(status));
+    std::vector<imap::Command> commands;
+    commands.push_back(connection_->builder().expunge());
+    run_sequence(std::move(commands), std::move(done));
+  });
+}
+
+void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done) {
+  // A plain EXPUNGE removes every \Deleted message, including ones another client flagged.
   auto flagged = std::make_shared<std::vector<uint32_t>>();
   CommandObserver observer;
   observer.on_untagged = [this, flagged](const imap::Response& response) {
@@ -446,22 +471,20 @@ void ImapMailbox::expunge_marked(std::vector<uint32_t> uids, Done done) {
       }
     }
   };
-  connection_->run(builder.uid_search("DELETED"), std::move(observer),
-                   [this, flagged, uids = std::move(uids), done = std::move(done)](Result<imap::Response> result) mutable {
+  connection_->run(connection_->builder().uid_search("DELETED"), std::move(observer),
+                   [flagged, ours = std::move(ours), done = std::move(done)](Result<imap::Response> result) mutable {
                      if (!result) return done(result.error());
                      if (result.value().status != imap::StatusKind::Ok) {
                        return done(make_error(ErrorKind::Temporary, "SEARCH DELETED failed: " + describe(result.value())));
                      }
                      for (uint32_t uid : *flagged) {
-                       if (!std::binary_search(uids.begin(), uids.end(), uid)) {
+                       if (!std::binary_search(ours.begin(), ours.end(), uid)) {
                          return done(make_error(ErrorKind::Temporary,
-                                                "other messages are flagged \\Deleted and the upstream lacks UIDPLUS; "
-                                                "not expunging"));
+                                                "another client's message is flagged \\Deleted and the upstream "
+                                                "lacks UIDPLUS; not expunging"));
                        }
                      }
-                     std::vector<imap::Command> commands;
-                     commands.push_back(connection_->builder().expunge());
-                     run_sequence(std::move(commands), std::move(done));
+                     done(Ok{});
                    });
 }
 
@@ -471,6 +494,7 @@ void ImapMailbox::run_sequence(std::vector<imap::Command> commands, Done done) {
     size_t next = 0;
     Done done;
   };
+  if (commands.empty()) return defer_done(std::move(done), Ok{});
   auto sequence = std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)});
   auto step = std::make_shared<std::function<void()>>();
   // The step holds only a weak reference to itself, so the chain frees itself at the end.

@@ -57,6 +57,7 @@ class ImapMailbox final : public Mailbox {
 
   void run_sequence(std::vector<imap::Command> commands, Done done);
   void expunge_marked(std::vector<uint32_t> uids, Done done);
+  void check_no_foreign_deleted(std::vector<uint32_t> ours, Done done);
 
   void note_untagged(const imap::Response& response);
   bool has_capability(std::string_view name) const;
