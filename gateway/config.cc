@@ -1,6 +1,7 @@
 // Command-line and JSON config parsing: one table of options serves both.
 #include "gateway/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -68,8 +69,26 @@ struct Option {
 const Option kOptions[] = {
     {"listen", "listen", Kind::List, "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)",
      [](Config& c, std::string_view v) { c.listen.push_back(parse_listen(v)); }, nullptr},
-    {"upstream", "upstream", Kind::Value, "URL        upstream mailbox: imap://HOST[:PORT]",
+    {"listen-tls", "listen_tls", Kind::List, "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)",
+     [](Config& c, std::string_view v) { c.listen_tls.push_back(parse_listen(v)); }, nullptr},
+    {"tls-cert", "tls_cert", Kind::Value, "FILE       PEM certificate chain: enables STLS and --listen-tls",
+     [](Config& c, std::string_view v) { c.tls_cert = std::string(v); }, nullptr},
+    {"tls-key", "tls_key", Kind::Value, "FILE       PEM private key for --tls-cert",
+     [](Config& c, std::string_view v) { c.tls_key = std::string(v); }, nullptr},
+    {"tls-handshake-timeout", "tls_handshake_timeout", Kind::Value,
+     "SECONDS    TLS handshake timeout, both sides (default 10)",
+     [](Config& c, std::string_view v) {
+       c.tls_handshake_timeout_ms = parse_seconds("tls-handshake-timeout", v);
+       if (c.tls_handshake_timeout_ms == 0) throw ConfigError("tls-handshake-timeout: must be greater than 0");
+     },
+     nullptr},
+    {"upstream", "upstream", Kind::Value,
+     "URL        imaps://HOST[:PORT] or imap://HOST[:PORT][?tls=none]",
      [](Config& c, std::string_view v) { c.upstream = parse_upstream_url(v); }, nullptr},
+    {"upstream-ca", "upstream_ca", Kind::Value, "FILE       CA bundle for the upstream (default: the system's)",
+     [](Config& c, std::string_view v) { c.upstream_ca = std::string(v); }, nullptr},
+    {"upstream-insecure", "upstream_insecure", Kind::Flag, "           do not verify the upstream certificate",
+     nullptr, [](Config& c, bool on) { c.upstream_insecure = on; }},
     {"mailbox", "mailbox", Kind::Value, "NAME       upstream mailbox to serve (default INBOX)",
      [](Config& c, std::string_view v) {
        if (v.empty()) throw ConfigError("mailbox: must not be empty");
@@ -124,6 +143,10 @@ const Option kOptions[] = {
      nullptr},
 };
 
+std::vector<io::HostPort>& list_of(Config& config, const Option& option) {
+  return std::string_view(option.cli) == "listen" ? config.listen : config.listen_tls;
+}
+
 const Option* find_cli(std::string_view name) {
   for (const auto& option : kOptions) {
     if (name == option.cli) return &option;
@@ -157,7 +180,7 @@ void load_config_file(const std::string& path, Config& config) {
         break;
       case Kind::List:
         if (!value.is_array()) throw type_error("an array of strings");
-        config.listen.clear();
+        list_of(config, *option).clear();
         for (size_t i = 0; i < value.size(); ++i) {
           if (!value[i].is_string()) throw ConfigError("config: field '" + key + "[" + std::to_string(i) + "]' must be a string");
           option->apply(config, value[i].get<std::string>());
@@ -178,18 +201,33 @@ void load_config_file(const std::string& path, Config& config) {
 
 }  // namespace
 
-std::string UpstreamUrl::to_string() const { return scheme + "://" + host + ":" + std::to_string(port); }
+std::string UpstreamUrl::to_string() const {
+  bool v6 = host.find(':') != std::string::npos;
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + (tls_none ? "?tls=none" : "");
+}
 
 UpstreamUrl parse_upstream_url(std::string_view text) {
   auto fail = [&](const std::string& why) {
     return ConfigError("upstream: " + why + " (got '" + std::string(text) + "')");
   };
   auto scheme_end = text.find("://");
-  if (scheme_end == std::string_view::npos) throw fail("expected imap://HOST[:PORT]");
+  if (scheme_end == std::string_view::npos) throw fail("expected imaps://HOST[:PORT] or imap://HOST[:PORT]");
   UpstreamUrl url;
   url.scheme = std::string(text.substr(0, scheme_end));
-  if (url.scheme != "imap") throw fail("scheme must be imap (imaps and jmap are not supported yet)");
+  uint16_t default_port = 0;
+  if (url.scheme == "imap") {
+    default_port = 143;
+  } else if (url.scheme == "imaps") {
+    default_port = 993;
+  } else {
+    throw fail("scheme must be imap or imaps (jmap is not supported yet)");
+  }
   std::string_view rest = text.substr(scheme_end + 3);
+  if (auto query = rest.find('?'); query != std::string_view::npos) {
+    if (rest.substr(query + 1) != "tls=none") throw fail("the only query understood is ?tls=none");
+    url.tls_none = true;
+    rest = rest.substr(0, query);
+  }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find_first_of("/?#@") != std::string_view::npos) throw fail("unexpected path, query or user part");
   bool has_port = false;
@@ -199,7 +237,8 @@ UpstreamUrl parse_upstream_url(std::string_view text) {
   } else {
     has_port = rest.find(':') != std::string_view::npos;
   }
-  auto host_port = io::parse_host_port(has_port ? std::string(rest) : std::string(rest) + ":143");
+  auto host_port =
+      io::parse_host_port(has_port ? std::string(rest) : std::string(rest) + ":" + std::to_string(default_port));
   if (!host_port || host_port->port == 0) throw fail("expected HOST[:PORT] with a port from 1 to 65535");
   url.host = host_port->host;
   url.port = host_port->port;
@@ -239,7 +278,7 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config&
   }
   if (!config.config_file.empty()) load_config_file(config.config_file, config);
 
-  bool listen_from_cli = false;
+  std::vector<const Option*> lists_from_cli;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--config") {
@@ -267,15 +306,26 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config&
       if (i + 1 >= args.size()) throw ConfigError("--" + std::string(arg) + " needs a value");
       value = args[++i];
     }
-    if (option->kind == Kind::List && !listen_from_cli) {
-      config.listen.clear();
-      listen_from_cli = true;
+    // A list given on the command line replaces the file's, it does not extend it.
+    if (option->kind == Kind::List &&
+        std::find(lists_from_cli.begin(), lists_from_cli.end(), option) == lists_from_cli.end()) {
+      list_of(config, *option).clear();
+      lists_from_cli.push_back(option);
     }
     option->apply(config, value);
   }
 
   if (config.upstream.host.empty()) throw ConfigError("--upstream is required (see --help)");
-  if (config.listen.empty()) config.listen.push_back(io::HostPort{"127.0.0.1", 110});
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    throw ConfigError("--tls-cert and --tls-key go together");
+  }
+  if (!config.listen_tls.empty() && config.tls_cert.empty()) {
+    throw ConfigError("--listen-tls needs --tls-cert and --tls-key");
+  }
+  if (config.upstream.scheme == "imaps" && config.upstream.tls_none) {
+    throw ConfigError("upstream: ?tls=none contradicts imaps://");
+  }
+  if (config.listen.empty() && config.listen_tls.empty()) config.listen.push_back(io::HostPort{"127.0.0.1", 110});
   return CommandLineOutcome::Run;
 }
 

@@ -20,9 +20,10 @@ class ConfigError : public std::runtime_error {
 };
 
 struct UpstreamUrl {
-  std::string scheme;   // "imap"
+  std::string scheme;    // "imap" (STARTTLS when offered) or "imaps" (implicit TLS)
   std::string host;
   uint16_t port = 0;
+  bool tls_none = false; // "imap://host?tls=none": never TLS, even to a non-loopback host
   std::string to_string() const;
 };
 
@@ -30,6 +31,10 @@ UpstreamUrl parse_upstream_url(std::string_view text);  // throws ConfigError
 
 struct Config {
   std::vector<io::HostPort> listen;
+  std::vector<io::HostPort> listen_tls;  // implicit TLS (RFC 8314, port 995)
+  std::string tls_cert;                  // PEM chain; with tls_key enables STLS and listen_tls
+  std::string tls_key;
+  uint64_t tls_handshake_timeout_ms = 10'000;
   UpstreamUrl upstream;
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
@@ -38,6 +43,8 @@ struct Config {
   uint64_t idle_timeout_ms = 600'000;   // RFC 1939 §3: at least 10 minutes
   uint64_t auth_failure_delay_ms = 2'000;
   uint64_t upstream_timeout_ms = 60'000;  // connect, and each upstream response
+  std::string upstream_ca;              // CA bundle for the upstream; empty: the system's
+  bool upstream_insecure = false;       // skip upstream certificate verification (logged loudly)
   bool maildrop_lock = true;            // RFC 1939 §8 exclusive-access lock, per process
   bool allow_plaintext_auth = false;    // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
   pop3::Limits limits;

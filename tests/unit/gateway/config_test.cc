@@ -82,6 +82,11 @@ TEST(ConfigTest, HelpAndVersionExitSuccessfully) {
 TEST(ConfigTest, ErrorsNameTheProblem) {
   EXPECT_NE(error_of({}).find("--upstream is required"), std::string::npos);
   EXPECT_NE(error_of({"--upstream", "pop3://x"}).find("scheme"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x?tls=maybe"}).find("tls=none"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imaps://x?tls=none"}).find("contradicts"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--tls-cert", "c.pem"}).find("go together"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--listen-tls", "127.0.0.1:995"}).find("needs --tls-cert"),
+            std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x:99999"}).find("port"), std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "--bogus"}).find("unknown option '--bogus'"), std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "--idle-timeout", "soon"}).find("idle-timeout"), std::string::npos);
@@ -129,6 +134,31 @@ TEST_F(ConfigFileTest, UnknownFieldsAndWrongTypesAreErrorsNamingTheField) {
   std::string broken = write("{ not json");
   EXPECT_NE(error_of({"--config", broken.c_str()}).find("not valid JSON"), std::string::npos);
   EXPECT_NE(error_of({"--config", "/nonexistent/popgate.json"}).find("cannot read"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace popgate
+
+namespace popgate {
+namespace {
+
+TEST(ConfigTest, TlsOptions) {
+  const Config c = parse({"--upstream", "imaps://mail.example.com", "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+                          "--listen-tls", "127.0.0.1:995", "--listen-tls", "[::1]:995", "--upstream-ca", "/ca.pem",
+                          "--upstream-insecure", "--tls-handshake-timeout", "2.5"})
+                       .config;
+  EXPECT_EQ(c.upstream.scheme, "imaps");
+  EXPECT_EQ(c.upstream.port, 993);
+  EXPECT_EQ(c.listen_tls.size(), 2u);
+  EXPECT_TRUE(c.listen.empty()) << "only TLS listeners were asked for";
+  EXPECT_EQ(c.tls_cert, "/c.pem");
+  EXPECT_EQ(c.upstream_ca, "/ca.pem");
+  EXPECT_TRUE(c.upstream_insecure);
+  EXPECT_EQ(c.tls_handshake_timeout_ms, 2500u);
+  const Config plain = parse({"--upstream", "imap://10.1.2.3?tls=none"}).config;
+  EXPECT_TRUE(plain.upstream.tls_none);
+  EXPECT_EQ(plain.upstream.port, 143);
+  EXPECT_EQ(plain.upstream.to_string(), "imap://10.1.2.3:143?tls=none");
 }
 
 }  // namespace
