@@ -83,7 +83,7 @@ const Option kOptions[] = {
      },
      nullptr},
     {"upstream", "upstream", Kind::Value,
-     "URL        imaps://HOST[:PORT] or imap://HOST[:PORT][?tls=none]",
+     "URL        imaps://HOST[:PORT], imap://HOST[:PORT][?tls=none], jmaps://HOST[:PORT][/PATH] or jmap://...",
      [](Config& c, std::string_view v) { c.upstream = parse_upstream_url(v); }, nullptr},
     {"upstream-ca", "upstream_ca", Kind::Value, "FILE       CA bundle for the upstream (default: the system's)",
      [](Config& c, std::string_view v) { c.upstream_ca = std::string(v); }, nullptr},
@@ -203,7 +203,8 @@ void load_config_file(const std::string& path, Config& config) {
 
 std::string UpstreamUrl::to_string() const {
   bool v6 = host.find(':') != std::string::npos;
-  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + (tls_none ? "?tls=none" : "");
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path +
+         (tls_none ? "?tls=none" : "");
 }
 
 UpstreamUrl parse_upstream_url(std::string_view text) {
@@ -219,17 +220,30 @@ UpstreamUrl parse_upstream_url(std::string_view text) {
     default_port = 143;
   } else if (url.scheme == "imaps") {
     default_port = 993;
+  } else if (url.scheme == "jmap") {
+    default_port = 80;
+  } else if (url.scheme == "jmaps") {
+    default_port = 443;
   } else {
-    throw fail("scheme must be imap or imaps (jmap is not supported yet)");
+    throw fail("scheme must be imap, imaps, jmap or jmaps");
   }
   std::string_view rest = text.substr(scheme_end + 3);
   if (auto query = rest.find('?'); query != std::string_view::npos) {
-    if (rest.substr(query + 1) != "tls=none") throw fail("the only query understood is ?tls=none");
+    if (rest.substr(query + 1) != "tls=none" || url.is_jmap()) throw fail("the only query understood is imap's ?tls=none");
     url.tls_none = true;
     rest = rest.substr(0, query);
   }
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.find_first_of("/?#@") != std::string_view::npos) throw fail("unexpected path, query or user part");
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    std::string_view path = rest.substr(slash);
+    rest = rest.substr(0, slash);
+    if (url.is_jmap() && path != "/") {
+      url.path = std::string(path);
+    } else if (path != "/") {
+      throw fail("an imap URL has no path");
+    }
+  }
+  if (url.is_jmap() && url.path.empty()) url.path = "/.well-known/jmap";
+  if (rest.find_first_of("/?#@") != std::string_view::npos) throw fail("unexpected query or user part");
   bool has_port = false;
   if (rest.starts_with('[')) {
     auto close = rest.find(']');

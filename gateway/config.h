@@ -20,9 +20,11 @@ class ConfigError : public std::runtime_error {
 };
 
 struct UpstreamUrl {
-  std::string scheme;    // "imap" (STARTTLS when offered) or "imaps" (implicit TLS)
+  std::string scheme;    // "imap" (STARTTLS when offered), "imaps" (implicit TLS), "jmap" (HTTP), "jmaps" (HTTPS)
   std::string host;
   uint16_t port = 0;
+  std::string path;      // JMAP session resource; "/.well-known/jmap" by default (RFC 8620 §2.2)
+  bool is_jmap() const { return scheme == "jmap" || scheme == "jmaps"; }
   bool tls_none = false; // "imap://host?tls=none": never TLS, even to a non-loopback host
   std::string to_string() const;
 };

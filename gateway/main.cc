@@ -11,6 +11,7 @@
 #include "gateway/log.h"
 #include "gateway/maildrop_lock.h"
 #include "gateway/pop3_service.h"
+#include "gateway/tls_certificates.h"
 
 namespace {
 
@@ -21,6 +22,23 @@ void raise_descriptor_limit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
+}
+
+popgate::ImapSettings imap_settings(const popgate::Config& config) {
+  using popgate::UpstreamTls;
+  popgate::ImapSettings imap;
+  imap.host = config.upstream.host;
+  imap.port = config.upstream.port;
+  imap.tls = config.upstream.scheme == "imaps" ? UpstreamTls::Implicit
+             : config.upstream.tls_none     ? UpstreamTls::None
+                                            : UpstreamTls::StartTls;
+  imap.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
+  imap.mailbox = config.mailbox;
+  imap.delete_mode = config.delete_mode;
+  imap.move_target = config.move_target;
+  imap.mark_seen = config.mark_seen;
+  imap.timeout_ms = config.upstream_timeout_ms;
+  return imap;
 }
 
 const char* delete_mode_name(popgate::DeleteMode mode) {
@@ -48,17 +66,39 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (config.upstream.is_jmap()) {
+    // TODO(#4): the JMAP adapter is being wired in.
+    std::fprintf(stderr, "popgate: upstream: jmap is not supported yet\n");
+    return 2;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   raise_descriptor_limit();
   log::set_level(config.log_level);
 
+  std::unique_ptr<TlsCertificates> certificates;
+  if (!config.tls_cert.empty()) {
+    auto loaded = TlsCertificates::load(config.tls_cert, config.tls_key);
+    if (!loaded) {
+      std::fprintf(stderr, "popgate: %s\n", loaded.error().detail.c_str());
+      return 2;
+    }
+    certificates = std::move(loaded).value();
+  }
+  ImapSettings imap = imap_settings(config);
+  if (imap.tls != UpstreamTls::None) {
+    auto context = io::TlsClientContext::create({config.upstream_ca, !config.upstream_insecure});
+    if (!context) {
+      std::fprintf(stderr, "popgate: %s\n", context.error().detail.c_str());
+      return 2;
+    }
+    imap.tls_context = std::move(context).value();
+  }
+
   io::Loop loop;
-  ImapSettings imap{config.upstream.host, config.upstream.port, config.mailbox, config.delete_mode,
-                    config.move_target,   config.mark_seen,     config.upstream_timeout_ms};
   ImapMailboxFactory mailboxes(loop, imap);
   MaildropLocks locks;
   auto shared_config = std::make_shared<const Config>(std::move(config));
-  Pop3Service service(loop, shared_config, mailboxes, locks);
+  Pop3Service service(loop, shared_config, mailboxes, locks, certificates.get());
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);
     return 1;
@@ -69,7 +109,15 @@ int main(int argc, char** argv) {
       .field("mailbox", shared_config->mailbox)
       .field("delete_mode", delete_mode_name(shared_config->delete_mode))
       .field("mark_seen", shared_config->mark_seen)
-      .field("idle_timeout_s", static_cast<double>(shared_config->idle_timeout_ms) / 1000.0);
+      .field("idle_timeout_s", static_cast<double>(shared_config->idle_timeout_ms) / 1000.0)
+      .field("stls", certificates != nullptr);
+  if (shared_config->upstream_insecure) {
+    log::Line(log::Level::Warn, "upstream_insecure")
+        .field("message", "upstream certificates are NOT verified (--upstream-insecure)");
+  }
+  if (shared_config->upstream.tls_none) {
+    log::Line(log::Level::Warn, "upstream_plaintext").field("message", "passwords go to the upstream in the clear");
+  }
 
   int stop_requests = 0;
   auto request_stop = [&] {
@@ -82,6 +130,15 @@ int main(int argc, char** argv) {
   };
   io::SignalWatcher on_term(loop, SIGTERM, request_stop);
   io::SignalWatcher on_int(loop, SIGINT, request_stop);
+  // SIGHUP: new certificate for new sessions; live sessions keep theirs; a bad file keeps the old.
+  io::SignalWatcher on_hup(loop, SIGHUP, [&] {
+    if (!certificates) return;
+    if (Status reloaded = certificates->reload(); reloaded) {
+      log::Line(log::Level::Info, "tls_reloaded").field("cert", shared_config->tls_cert);
+    } else {
+      log::Line(log::Level::Error, "tls_reload_failed").field("reason", reloaded.error().detail);
+    }
+  });
   loop.run();
   log::Line(log::Level::Info, "stopped");
   return 0;

@@ -6,8 +6,8 @@
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLocks& locks)
-    : loop_(loop), context_{loop, std::move(config), mailboxes, locks, nullptr} {
+                         MaildropLocks& locks, const TlsCertificates* certificates)
+    : loop_(loop), context_{loop, std::move(config), mailboxes, locks, certificates, nullptr} {
   context_.on_finished = [this](uint64_t id) {
     // The session may be deep in its own call stack: destroy it on the next tick.
     std::weak_ptr<bool> alive = alive_;
@@ -21,17 +21,28 @@ Pop3Service::~Pop3Service() { *alive_ = false; }
 
 Status Pop3Service::start() {
   for (const auto& host_port : context_.config->listen) {
-    auto address = io::SocketAddress::from_numeric(host_port);
-    if (!address) return make_error(ErrorKind::Permanent, "listen: not a numeric address: " + host_port.host);
-    auto listener = io::TcpListener::listen(loop_, *address, {},
-                                            [this](io::TransportPtr client) { accept(std::move(client)); });
-    if (!listener) {
-      listeners_.clear();
-      return listener.error();
-    }
-    log::Line(log::Level::Info, "listening").field("address", listener.value()->local_address().to_string());
-    listeners_.push_back(std::move(listener).value());
+    if (Status status = listen(host_port, /*implicit_tls=*/false); !status) return status;
   }
+  for (const auto& host_port : context_.config->listen_tls) {
+    if (Status status = listen(host_port, /*implicit_tls=*/true); !status) return status;
+  }
+  return Ok{};
+}
+
+Status Pop3Service::listen(const io::HostPort& host_port, bool implicit_tls) {
+  auto address = io::SocketAddress::from_numeric(host_port);
+  if (!address) return make_error(ErrorKind::Permanent, "listen: not a numeric address: " + host_port.host);
+  auto listener = io::TcpListener::listen(loop_, *address, {}, [this, implicit_tls](io::TransportPtr client) {
+    accept(std::move(client), implicit_tls);
+  });
+  if (!listener) {
+    listeners_.clear();
+    return listener.error();
+  }
+  log::Line(log::Level::Info, "listening")
+      .field("address", listener.value()->local_address().to_string())
+      .field("tls", implicit_tls ? "implicit" : (context_.certificates ? "stls" : "none"));
+  listeners_.push_back(std::move(listener).value());
   return Ok{};
 }
 
@@ -52,9 +63,9 @@ std::vector<io::SocketAddress> Pop3Service::listening_addresses() const {
   return addresses;
 }
 
-void Pop3Service::accept(io::TransportPtr client) {
+void Pop3Service::accept(io::TransportPtr client, bool implicit_tls) {
   uint64_t id = next_session_id_++;
-  auto session = std::make_unique<Pop3Session>(context_, id, std::move(client));
+  auto session = std::make_unique<Pop3Session>(context_, id, std::move(client), implicit_tls);
   Pop3Session& started = *session;
   sessions_.emplace(id, std::move(session));
   started.start();

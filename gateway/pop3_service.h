@@ -13,7 +13,8 @@ namespace popgate {
 
 class Pop3Service {
  public:
-  Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes, MaildropLocks& locks);
+  Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes, MaildropLocks& locks,
+              const TlsCertificates* certificates);
   ~Pop3Service();
   Pop3Service(const Pop3Service&) = delete;
   Pop3Service& operator=(const Pop3Service&) = delete;
@@ -27,7 +28,8 @@ class Pop3Service {
   std::vector<io::SocketAddress> listening_addresses() const;
 
  private:
-  void accept(io::TransportPtr client);
+  Status listen(const io::HostPort& host_port, bool implicit_tls);
+  void accept(io::TransportPtr client, bool implicit_tls);
 
   io::Loop& loop_;
   SessionContext context_;

@@ -3,16 +3,20 @@
 
 #include <variant>
 
+#include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 
 namespace popgate {
 namespace {
 
-pop3::Options server_options(const Config& config, const io::Transport& client) {
+pop3::Options server_options(const SessionContext& context, const io::Transport& client, bool implicit_tls) {
+  const Config& config = *context.config;
   pop3::Options options;
   options.limits = config.limits;
-  // RFC 2595 §2.3 / RFC 8314: no passwords in the clear over a network unless the operator says so.
-  options.plaintext_auth_allowed = client.secure() || client.peer().loopback || config.allow_plaintext_auth;
+  options.stls_offered = context.certificates != nullptr && !implicit_tls;
+  // RFC 2595 §2.3 / RFC 8314: no passwords in the clear over a network unless the operator
+  // says so. An implicit-TLS session is secure before its first command.
+  options.plaintext_auth_allowed = implicit_tls || client.peer().loopback || config.allow_plaintext_auth;
   return options;
 }
 
@@ -24,12 +28,13 @@ void retire(io::Loop& loop, MailboxPtr& mailbox) {
 
 }  // namespace
 
-Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client)
+Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client, bool implicit_tls)
     : context_(context),
       config_(context.config),
       id_(id),
+      implicit_tls_(implicit_tls),
       client_(std::move(client)),
-      server_(server_options(*config_, *client_)),
+      server_(server_options(context, *client_, implicit_tls)),
       idle_timer_(context.loop),
       auth_delay_timer_(context.loop) {}
 
@@ -40,13 +45,48 @@ void Pop3Session::start() {
   log::Line(log::Level::Info, "session_open")
       .field("session", id_)
       .field("peer", client_->peer().address + ":" + std::to_string(client_->peer().port))
-      .field("tls", client_->secure());
+      .field("implicit_tls", implicit_tls_);
+  if (implicit_tls_) return start_tls(/*implicit=*/true);
   client_->set_handler(this);
+  greet();
+}
+
+void Pop3Session::greet() {
   out_ = server_.greeting();
+  bytes_out_ += out_.size();
   client_->write(out_);
   client_->start_reading();
   action_ = "waiting for a command";
   arm_idle_timer();
+}
+
+void Pop3Session::start_tls(bool implicit) {
+  action_ = implicit ? "TLS handshake" : "TLS handshake after STLS";
+  auto certificate = context_.certificates->current();
+  // The plain transport goes inside the TLS one; "+OK Begin TLS" is already queued on it, ahead
+  // of the handshake. Plaintext the client pipelined after STLS stays in Pop3Server's buffer,
+  // which tls_started() throws away (CVE-2011-0411).
+  client_ = io::TlsTransport::accept(context_.loop, std::move(client_), std::move(certificate),
+                                     config_->tls_handshake_timeout_ms,
+                                     [this, implicit](Status status) { on_tls_ready(std::move(status), implicit); });
+  client_->set_handler(this);
+}
+
+void Pop3Session::on_tls_ready(Status status, bool implicit) {
+  if (finished_) return;
+  if (!status) {
+    log::Line(log::Level::Info, "tls_failed").field("session", id_).field("reason", status.error().detail);
+    return finish("TLS handshake failed");
+  }
+  auto& tls = static_cast<io::TlsTransport&>(*client_);
+  log::Line(log::Level::Debug, "tls_established")
+      .field("session", id_)
+      .field("version", tls.protocol_version())
+      .field("cipher", tls.cipher());
+  if (implicit) return greet();
+  server_.tls_started();
+  client_->start_reading();
+  pump();
 }
 
 void Pop3Session::shut_down() {
@@ -99,8 +139,8 @@ void Pop3Session::pump() {
     } else if (auto* commit_request = std::get_if<pop3::Commit>(&event)) {
       commit(*commit_request);
     } else if (std::holds_alternative<pop3::StartTls>(event)) {
-      // STLS is never offered without a certificate, so the server cannot ask for it.
-      return finish("internal error: STLS without TLS");
+      // Pop3Server offers STLS only when certificates are configured (server_options).
+      return start_tls(/*implicit=*/false);
     } else if (std::holds_alternative<pop3::Close>(event)) {
       return finish(pop3::to_string(server_.close_reason()));
     }

@@ -17,6 +17,7 @@
 #include "gateway/io/timer.h"
 #include "gateway/io/transport.h"
 #include "gateway/maildrop_lock.h"
+#include "gateway/tls_certificates.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/top_filter.h"
@@ -29,13 +30,15 @@ struct SessionContext {
   std::shared_ptr<const Config> config;
   MailboxFactory& mailboxes;
   MaildropLocks& locks;
+  const TlsCertificates* certificates;  // null without --tls-cert: no STLS, no implicit TLS
   // Called once when the session is over; the owner destroys it on a later tick.
   std::function<void(uint64_t session_id)> on_finished;
 };
 
 class Pop3Session final : public io::TransportHandler, public BodySink {
  public:
-  Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client);
+  // With `implicit_tls` the connection starts with a TLS handshake (port 995, RFC 8314).
+  Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client, bool implicit_tls = false);
   ~Pop3Session() override;
   Pop3Session(const Pop3Session&) = delete;
   Pop3Session& operator=(const Pop3Session&) = delete;
@@ -55,6 +58,9 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   bool on_body_chunk(std::string_view chunk) override;
 
  private:
+  void greet();
+  void start_tls(bool implicit);
+  void on_tls_ready(Status status, bool implicit);
   void pump();
   void authenticate(pop3::Authenticate&& request);
   void on_opened(Result<Snapshot> result);
@@ -67,6 +73,7 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   SessionContext& context_;
   const std::shared_ptr<const Config> config_;  // this session keeps the config it started with
   const uint64_t id_;
+  const bool implicit_tls_;
   io::TransportPtr client_;
   pop3::Pop3Server server_;
   MailboxPtr mailbox_;

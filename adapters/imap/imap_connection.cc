@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <variant>
 
+#include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 
 namespace popgate {
@@ -61,6 +62,21 @@ void ImapConnection::send_next_part() {
   if (next_part_ < command_.parts.size()) transport_->write(command_.parts[next_part_++]);
 }
 
+void ImapConnection::start_tls(std::shared_ptr<io::TlsClientContext> context, const std::string& server_name,
+                               uint64_t handshake_timeout_ms, std::function<void(Status)> done) {
+  parser_ = imap::ImapResponseParser();
+  std::weak_ptr<bool> alive = alive_;
+  transport_ = io::TlsTransport::connect(
+      loop_, std::move(transport_), std::move(context), server_name, handshake_timeout_ms,
+      [this, alive, done = std::move(done)](Status status) {
+        if (alive.expired()) return;
+        if (!status) fail(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail);
+        done(std::move(status));
+      });
+  transport_->set_handler(this);
+  if (!paused_) transport_->start_reading();
+}
+
 void ImapConnection::pause_reading() {
   paused_ = true;
   if (transport_ && !failed_) transport_->stop_reading();
@@ -85,6 +101,7 @@ void ImapConnection::arm_timeout() {
 }
 
 void ImapConnection::on_data(std::string_view data) {
+  if (failed_) return;
   if (phase_ != Phase::Idle && !paused_) arm_timeout();
   std::weak_ptr<bool> alive = alive_;
   parser_.feed(data);
@@ -173,6 +190,7 @@ void ImapConnection::complete(Result<imap::Response> result) {
 }
 
 void ImapConnection::on_end(const io::StreamEnd& end) {
+  if (failed_) return;
   fail(ErrorKind::Temporary, end.clean ? "upstream closed the connection" : "upstream connection failed: " + end.reason);
 }
 
@@ -182,7 +200,10 @@ void ImapConnection::fail(ErrorKind kind, std::string detail) {
   timeout_.stop();
   log::Line(log::Level::Warn, "upstream_error").field("adapter", "imap").field("error", detail);
   // Abort: after a protocol error or a timeout nothing more from this peer can be trusted.
-  transport_.reset();
+  // Destroyed on the next tick: we may be inside one of its callbacks.
+  transport_->set_handler(nullptr);
+  transport_->stop_reading();
+  loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(transport_))] {});
   if (done_) complete(make_error(kind, std::move(detail)));
 }
 

@@ -14,6 +14,7 @@
 
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
+#include "gateway/io/tls_context.h"
 #include "gateway/io/transport.h"
 #include "protocol/common/result.h"
 #include "protocol/imap/imap_command_builder.h"
@@ -46,6 +47,11 @@ class ImapConnection final : public io::TransportHandler {
   // expunges made by other sessions before it runs the command (RFC 2180 §4.1), at
   // no extra round trip. Only for commands of one part (no synchronising literal).
   void run_synced(imap::Command command, CommandObserver observer, CommandDone done);
+
+  // STARTTLS (RFC 3501 §6.2.1) after its tagged OK: wraps the stream in TLS. Anything the
+  // server sent before the handshake is discarded (the STARTTLS injection class of bugs).
+  void start_tls(std::shared_ptr<io::TlsClientContext> context, const std::string& server_name,
+                 uint64_t handshake_timeout_ms, std::function<void(Status)> done);
 
   void pause_reading();
   void resume_reading();

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "gateway/io/socket_address.h"
+#include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 
 namespace popgate {
@@ -43,6 +45,12 @@ const imap::Value* fetch_item(const imap::Response& response, std::string_view n
     if (prefix ? istarts_with(items[i].text, name) : iequals(items[i].text, name)) return &items[i + 1];
   }
   return nullptr;
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  auto address = io::SocketAddress::from_numeric(io::HostPort{host, 0});
+  return address && address->is_loopback();
 }
 
 std::optional<uint32_t> parse_u32(std::string_view text) {
@@ -121,7 +129,24 @@ void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
   // Not destroyed inside its own callback: let it go on the next tick.
   loop_.defer([operation = std::shared_ptr<io::ConnectOperation>(std::move(connecting_))] {});
   if (!transport) return finish_open(transport.error());
-  connection_ = std::make_unique<ImapConnection>(loop_, std::move(transport).value(), settings_.timeout_ms);
+  if (settings_.tls != UpstreamTls::Implicit) return start_session(std::move(transport).value());
+  handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context, settings_.host,
+                                           settings_.tls_handshake_timeout_ms,
+                                           [this](Status status) { on_tls_ready(std::move(status)); });
+}
+
+void ImapMailbox::on_tls_ready(Status status) {
+  if (!status) {
+    // Not destroyed inside its own callback.
+    loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(handshaking_))] {});
+    return finish_open(make_error(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail));
+  }
+  tls_active_ = true;
+  start_session(std::move(handshaking_));
+}
+
+void ImapMailbox::start_session(io::TransportPtr transport) {
+  connection_ = std::make_unique<ImapConnection>(loop_, std::move(transport), settings_.timeout_ms);
   connection_->set_unsolicited_handler([this](const imap::Response& response) { note_untagged(response); });
   connection_->await_greeting([this](Result<imap::Response> greeting) { on_greeting(std::move(greeting)); });
 }
@@ -141,8 +166,32 @@ void ImapMailbox::on_greeting(Result<imap::Response> greeting) {
       return finish_open(make_error(ErrorKind::Protocol, "unexpected greeting: " + describe(response)));
   }
   note_untagged(response);
-  if (capabilities_.empty()) return request_capabilities(&ImapMailbox::login);
-  login();
+  if (capabilities_.empty()) return request_capabilities(&ImapMailbox::secure_then_login);
+  secure_then_login();
+}
+
+void ImapMailbox::secure_then_login() {
+  if (settings_.tls != UpstreamTls::StartTls || tls_active_) return login();
+  if (!has_capability("STARTTLS")) {
+    if (is_loopback_host(settings_.host)) return login();
+    return finish_open(make_error(ErrorKind::Permanent,
+                                  "upstream does not offer STARTTLS; refusing to send the password in the clear "
+                                  "(imap://HOST?tls=none allows it)"));
+  }
+  connection_->run(connection_->builder().starttls(), {}, [this](Result<imap::Response> result) {
+    if (!result) return finish_open(result.error());
+    if (result.value().status != imap::StatusKind::Ok) {
+      return finish_open(make_error(ErrorKind::Temporary, "STARTTLS refused: " + describe(result.value())));
+    }
+    connection_->start_tls(settings_.tls_context, settings_.host, settings_.tls_handshake_timeout_ms,
+                           [this](Status status) {
+                             if (!status) return finish_open(status.error());
+                             tls_active_ = true;
+                             // RFC 3501 §6.2.1: capabilities learnt before TLS are void.
+                             capabilities_.clear();
+                             request_capabilities(&ImapMailbox::login);
+                           });
+  });
 }
 
 void ImapMailbox::request_capabilities(void (ImapMailbox::*next)()) {

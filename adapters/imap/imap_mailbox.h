@@ -11,12 +11,23 @@
 #include "adapters/imap/imap_connection.h"
 #include "adapters/mailbox.h"
 #include "gateway/io/tcp_connector.h"
+#include "gateway/io/tls_context.h"
 
 namespace popgate {
+
+// How the upstream connection is secured.
+enum class UpstreamTls {
+  Implicit,  // imaps:// (RFC 8314)
+  StartTls,  // imap://: STARTTLS when offered; without it, plaintext only to a loopback host
+  None,      // imap://...?tls=none: the operator accepts plaintext
+};
 
 struct ImapSettings {
   std::string host;
   uint16_t port = 143;
+  UpstreamTls tls = UpstreamTls::StartTls;
+  std::shared_ptr<io::TlsClientContext> tls_context;  // set unless tls is None
+  uint64_t tls_handshake_timeout_ms = 10'000;
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
   std::string move_target;
@@ -44,7 +55,10 @@ class ImapMailbox final : public Mailbox {
 
   // open(), one step after another.
   void on_connected(Result<io::TransportPtr> transport);
+  void on_tls_ready(Status status);
+  void start_session(io::TransportPtr transport);
   void on_greeting(Result<imap::Response> greeting);
+  void secure_then_login();
   void request_capabilities(void (ImapMailbox::*next)());
   void login();
   void after_login();
@@ -66,7 +80,9 @@ class ImapMailbox final : public Mailbox {
   io::Loop& loop_;
   ImapSettings settings_;
   io::ConnectOperationPtr connecting_;
+  io::TransportPtr handshaking_;  // implicit TLS, until the handshake is done
   std::unique_ptr<ImapConnection> connection_;
+  bool tls_active_ = false;
   std::set<std::string> capabilities_;   // upper case
   Credentials credentials_;
   OpenDone open_done_;

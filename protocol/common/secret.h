@@ -10,6 +10,9 @@ class SecretString {
  public:
   SecretString() = default;
   explicit SecretString(std::string_view value) : value_(value) {}
+  // Takes over the buffer, so no unwiped copy is left behind.
+  explicit SecretString(std::string&& value) : value_(std::move(value)) {}
+  explicit SecretString(const char* value) : value_(value) {}
   SecretString(const SecretString&) = default;
   SecretString& operator=(const SecretString& other) {
     if (this != &other) { wipe(); value_ = other.value_; }

@@ -163,3 +163,22 @@ TEST(ConfigTest, TlsOptions) {
 
 }  // namespace
 }  // namespace popgate
+
+namespace popgate {
+namespace {
+
+TEST(ConfigTest, JmapUrls) {
+  const Config plain = parse({"--upstream", "jmap://127.0.0.1:8008"}).config;
+  EXPECT_TRUE(plain.upstream.is_jmap());
+  EXPECT_EQ(plain.upstream.port, 8008);
+  EXPECT_EQ(plain.upstream.path, "/.well-known/jmap");
+  const Config secure = parse({"--upstream", "jmaps://mail.example.com/jmap/session"}).config;
+  EXPECT_EQ(secure.upstream.port, 443);
+  EXPECT_EQ(secure.upstream.path, "/jmap/session");
+  EXPECT_EQ(secure.upstream.to_string(), "jmaps://mail.example.com:443/jmap/session");
+  EXPECT_NE(error_of({"--upstream", "imap://x/INBOX"}).find("no path"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "jmap://x?tls=none"}).find("tls=none"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace popgate

@@ -46,7 +46,7 @@ class Pop3SessionTest : public ::testing::Test {
 
   Client connect(bool loopback = true) {
     if (!context_) {
-      context_ = std::make_unique<SessionContext>(SessionContext{loop_, config_, factory_, locks_, nullptr});
+      context_ = std::make_unique<SessionContext>(SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
       context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
     }
     Client client;
