@@ -1,0 +1,745 @@
+// HttpUrl and HttpConnection: URLs as RFC 3986 resolves them, and one HTTP/1.1 exchange
+// at a time over a kept-alive TCP or TLS connection, parsed by HttpResponseParser.
+//
+// Lifetime: the caller's callbacks (sink, done) may destroy the HttpConnection; every call
+// into them is followed by a check of the `alive_` token and nothing is touched after it
+// turned false. Transports are detached (no handler) and destroyed from the loop, never
+// while one of their callbacks may be on the stack.
+#include "gateway/io/http_client.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+#include "gateway/io/http_response_parser.h"
+#include "gateway/io/tcp_connector.h"
+#include "gateway/io/timer.h"
+#include "gateway/io/tls_transport.h"
+
+namespace popgate::io {
+
+namespace {
+
+char lower_char(char c) {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(), lower_char);
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower_char(x) == lower_char(y); });
+}
+
+// Controls, space and DEL never appear in a URL we accept or a request line we send.
+bool has_control_or_space(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u <= 0x20 || u == 0x7f;
+  });
+}
+
+// RFC 9110 §5.6.2 tchar.
+bool is_token(std::string_view text) {
+  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || kSpecials.find(c) != std::string_view::npos;
+  });
+}
+
+// A field value must not be able to end the header line (RFC 9110 §5.5).
+bool is_field_value(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// RFC 3986 §3.2.2 reg-name, the subset real hosts use.
+bool is_host_name(std::string_view host) {
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+bool is_ipv6(const std::string& host) {
+  in6_addr address{};
+  return inet_pton(AF_INET6, host.c_str(), &address) == 1;
+}
+
+uint16_t default_port(bool tls) {
+  return tls ? 443 : 80;
+}
+
+// "host", "[::1]", with ":port" unless it is the scheme's default: the Host header (RFC 9112 §3.2).
+std::string authority(const HttpUrl& url) {
+  std::string text = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  if (url.port != default_port(url.tls)) text += ":" + std::to_string(url.port);
+  return text;
+}
+
+// RFC 3986 §3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":" before any "/", "?" or "#".
+std::optional<std::string_view> scheme_of(std::string_view reference) {
+  size_t colon = reference.find(':');
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
+  std::string_view scheme = reference.substr(0, colon);
+  if (!std::isalpha(static_cast<unsigned char>(scheme[0]))) return std::nullopt;
+  for (char c : scheme) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  }
+  return scheme;
+}
+
+// RFC 3986 §5.2.4.
+std::string remove_dot_segments(std::string_view path) {
+  std::string input(path);
+  std::string output;
+  auto drop_last_segment = [&output] {
+    size_t slash = output.rfind('/');
+    output.erase(slash == std::string::npos ? 0 : slash);
+  };
+  while (!input.empty()) {
+    if (input.starts_with("../")) {
+      input.erase(0, 3);
+    } else if (input.starts_with("./")) {
+      input.erase(0, 2);
+    } else if (input.starts_with("/./")) {
+      input.replace(0, 3, "/");
+    } else if (input == "/.") {
+      input = "/";
+    } else if (input.starts_with("/../")) {
+      input.replace(0, 4, "/");
+      drop_last_segment();
+    } else if (input == "/..") {
+      input = "/";
+      drop_last_segment();
+    } else if (input == "." || input == "..") {
+      input.clear();
+    } else {
+      size_t next = input.find('/', 1);
+      if (next == std::string::npos) next = input.size();
+      output.append(input, 0, next);
+      input.erase(0, next);
+    }
+  }
+  return output;
+}
+
+std::pair<std::string_view, std::string_view> split_query(std::string_view target) {
+  size_t question = target.find('?');
+  if (question == std::string_view::npos) return {target, {}};
+  return {target.substr(0, question), target.substr(question)};
+}
+
+// RFC 9112 §3: request line, Host, the caller's fields, the framing, the body. Errors
+// name a bad header but never show its value: it may be a credential.
+Result<std::string> request_bytes(const HttpRequest& request, const HttpUrl& origin) {
+  if (!is_token(request.method)) return make_error(ErrorKind::Internal, "invalid HTTP request method");
+  if (request.target.empty() || request.target[0] != '/' || has_control_or_space(request.target)) {
+    return make_error(ErrorKind::Internal, "invalid HTTP request target");
+  }
+  std::string wire =
+      request.method + " " + request.target + " HTTP/1.1\r\nHost: " + authority(origin) + "\r\n";
+  for (const auto& [name, value] : request.headers) {
+    if (!is_token(name)) return make_error(ErrorKind::Internal, "invalid HTTP request header name");
+    if (!is_field_value(value)) {
+      return make_error(ErrorKind::Internal, "invalid value in HTTP request header " + name);
+    }
+    // The client frames the message itself.
+    if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
+      continue;
+    wire += name + ": " + value + "\r\n";
+  }
+  // RFC 9110 §8.6: a length even for an empty body where the method expects one.
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+      request.method == "PATCH") {
+    wire += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
+  }
+  wire += "\r\n";
+  wire += request.body;
+  return wire;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// HttpUrl
+
+std::optional<HttpUrl> HttpUrl::parse(std::string_view text) {
+  if (has_control_or_space(text)) return std::nullopt;
+  size_t separator = text.find("://");
+  if (separator == std::string_view::npos) return std::nullopt;
+  HttpUrl url;
+  std::string scheme = lower(text.substr(0, separator));
+  if (scheme == "https") {
+    url.tls = true;
+  } else if (scheme != "http") {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(separator + 3);
+  size_t authority_end = rest.find_first_of("/?#");
+  std::string_view authority_text = rest.substr(0, authority_end);
+  std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+  if (authority_text.find('@') != std::string_view::npos) return std::nullopt;  // no credentials in URLs
+
+  std::string_view port_text;
+  bool has_port = false;
+  if (authority_text.starts_with('[')) {
+    size_t close = authority_text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    url.host = lower(authority_text.substr(1, close - 1));
+    if (!is_ipv6(url.host)) return std::nullopt;
+    std::string_view after = authority_text.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') return std::nullopt;
+      has_port = true;
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = authority_text.find(':');
+    url.host = lower(authority_text.substr(0, colon));
+    if (!is_host_name(url.host)) return std::nullopt;
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = authority_text.substr(colon + 1);
+    }
+  }
+  url.port = default_port(url.tls);
+  if (has_port && !port_text.empty()) {  // RFC 3986 §3.2.3: an empty port is the default
+    if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
+      return std::nullopt;
+    }
+    int port = std::stoi(std::string(port_text));
+    if (port < 1 || port > 65535) return std::nullopt;
+    url.port = static_cast<uint16_t>(port);
+  }
+  tail = tail.substr(0, tail.find('#'));  // the fragment is not sent
+  if (tail.empty()) {
+    url.target = "/";
+  } else if (tail[0] == '?') {
+    url.target = "/" + std::string(tail);
+  } else {
+    url.target = std::string(tail);
+  }
+  return url;
+}
+
+std::optional<HttpUrl> HttpUrl::resolve(std::string_view reference) const {
+  if (has_control_or_space(reference)) return std::nullopt;
+  reference = reference.substr(0, reference.find('#'));
+  if (std::optional<std::string_view> scheme = scheme_of(reference)) {
+    // RFC 3986 §5.2.2: a reference with a scheme stands alone.
+    if (!iequals(*scheme, "http") && !iequals(*scheme, "https")) return std::nullopt;
+    return parse(reference);
+  }
+  if (reference.starts_with("//"))
+    return parse(std::string(tls ? "https:" : "http:") + std::string(reference));
+
+  HttpUrl url = *this;
+  auto [base_path, base_query] = split_query(target);
+  auto [path, query] = split_query(reference);
+  if (path.empty()) {
+    url.target = std::string(base_path) +
+                 std::string(reference.find('?') != std::string_view::npos ? query : base_query);
+  } else if (path.starts_with('/')) {
+    url.target = remove_dot_segments(path) + std::string(query);
+  } else {
+    // RFC 3986 §5.2.3: merge with the base path up to its last "/".
+    std::string merged(base_path.substr(0, base_path.rfind('/') + 1));
+    if (merged.empty()) merged = "/";
+    merged.append(path);
+    url.target = remove_dot_segments(merged) + std::string(query);
+  }
+  if (url.target.empty() || url.target[0] != '/') url.target.insert(0, "/");
+  return url;
+}
+
+bool HttpUrl::same_origin(const HttpUrl& other) const {
+  return tls == other.tls && port == other.port && iequals(host, other.host);
+}
+
+std::string HttpUrl::to_string() const {
+  return std::string(tls ? "https://" : "http://") + authority(*this) + target;
+}
+
+std::optional<std::string_view> HttpResponseHead::header(std::string_view name) const {
+  for (const auto& [field, value] : headers) {
+    if (iequals(field, name)) return std::string_view(value);
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// HttpConnection
+
+class HttpConnection::Impl final : public TransportHandler {
+ public:
+  Impl(Loop& loop, HttpUrl origin, std::shared_ptr<TlsClientContext> tls_context, HttpOptions options)
+      : loop_(loop),
+        origin_(std::move(origin)),
+        tls_context_(std::move(tls_context)),
+        options_(options),
+        request_timer_(loop),
+        idle_timer_(loop),
+        resume_timer_(loop) {}
+
+  ~Impl() override {
+    *alive_ = false;
+    drop_connection(false);
+  }
+
+  void start(HttpRequest request, Done done, HttpBodySink* sink, StreamDone stream_done);
+  void pause();
+  void resume();
+  uint64_t connections_opened() const { return connections_opened_; }
+
+  // TransportHandler, for the open connection.
+  void on_data(std::string_view data) override;
+  void on_end(const StreamEnd& end) override;
+
+ private:
+  enum class Link {
+    Closed,       // nothing open; the next request connects
+    Connecting,   // connect_tcp in flight
+    Handshaking,  // TLS handshake in flight
+    Open,         // ready for a request, or carrying one
+  };
+
+  // The request in flight and what has come back so far.
+  struct Exchange {
+    uint64_t id = 0;
+    std::string wire;              // the request as sent, kept for the one retry
+    HttpBodySink* sink = nullptr;  // request_streaming()
+    Done done;                     // request()
+    StreamDone stream_done;        // request_streaming()
+    HttpResponse response;         // request(): the buffered response
+    bool head = false;             // a HEAD request: the response has no body
+    bool sent = false;
+    bool on_reused_connection = false;
+    bool retried = false;
+    uint64_t response_bytes = 0;  // received on this attempt
+  };
+
+  // Runs `done` (or `stream_done`) with an error from the loop, never inside the caller's call.
+  void fail_later(Done done, StreamDone stream_done, Error error);
+  void connect();
+  void on_connected(uint64_t generation, Result<TransportPtr> result);
+  void on_handshake(uint64_t generation, Status status);
+  void send();
+  // Parses `data` (from the transport, or the stash after a pause) and delivers events
+  // until the bytes are used up, the caller pauses, or the exchange ends.
+  void process(std::string_view data, bool from_stash);
+  void drain_stash();
+  void handle_end(const StreamEnd& end);
+  void arm_request_timer();
+  // The response is over: keep the connection for the next request or drop it, then report.
+  void finish_exchange(bool reusable);
+  void fail(Error error);
+  // Reports the end of the exchange; the last thing done before returning to the loop.
+  void complete(Result<HttpResponse> result);
+  // Closes the connection (end() when graceful, else an abort) and forgets it.
+  void drop_connection(bool graceful);
+
+  Loop& loop_;
+  HttpUrl origin_;
+  std::shared_ptr<TlsClientContext> tls_context_;
+  HttpOptions options_;
+  Link link_ = Link::Closed;
+  ConnectOperationPtr connecting_;
+  TransportPtr transport_;
+  uint64_t generation_ = 0;  // bumped whenever a connection is dropped: stale callbacks see it
+  bool reused_ = false;      // the open connection has carried a complete exchange
+  uint64_t connections_opened_ = 0;
+  uint64_t next_exchange_id_ = 0;
+  std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<HttpResponseParser> parser_;
+  bool paused_ = false;      // the caller paused the body
+  bool processing_ = false;  // process() is on the stack
+  std::string stash_;        // received but not yet parsed when the caller paused (one read at most)
+  std::optional<StreamEnd> pending_end_;  // the stream ended while stashed bytes wait
+  Timer request_timer_;
+  Timer idle_timer_;
+  Timer resume_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+void HttpConnection::Impl::fail_later(Done done, StreamDone stream_done, Error error) {
+  std::weak_ptr<bool> alive = alive_;
+  loop_.defer(
+      [alive, done = std::move(done), stream_done = std::move(stream_done), error = std::move(error)] {
+        std::shared_ptr<bool> token = alive.lock();
+        if (!token || !*token) return;
+        if (stream_done) {
+          stream_done(error);
+        } else if (done) {
+          done(error);
+        }
+      });
+}
+
+void HttpConnection::Impl::start(HttpRequest request, Done done, HttpBodySink* sink, StreamDone stream_done) {
+  if (exchange_) {
+    return fail_later(std::move(done), std::move(stream_done),
+                      make_error(ErrorKind::Internal, "HTTP request while another is in flight"));
+  }
+  if (origin_.tls && !tls_context_) {
+    return fail_later(std::move(done), std::move(stream_done),
+                      make_error(ErrorKind::Internal, "https origin without a TLS context"));
+  }
+  Result<std::string> wire = request_bytes(request, origin_);
+  if (!wire.ok()) return fail_later(std::move(done), std::move(stream_done), wire.error());
+
+  exchange_ = std::make_unique<Exchange>();
+  exchange_->id = ++next_exchange_id_;
+  exchange_->wire = std::move(wire).value();
+  exchange_->sink = sink;
+  exchange_->done = std::move(done);
+  exchange_->stream_done = std::move(stream_done);
+  exchange_->head = request.method == "HEAD";
+  paused_ = false;
+  stash_.clear();
+  pending_end_.reset();
+  idle_timer_.stop();
+  if (link_ == Link::Open) {
+    send();
+  } else if (link_ == Link::Closed) {
+    connect();
+  }
+}
+
+void HttpConnection::Impl::connect() {
+  link_ = Link::Connecting;
+  const uint64_t generation = generation_;
+  connecting_ = connect_tcp(loop_, origin_.host, origin_.port, options_.connect_timeout_ms,
+                            [this, generation](Result<TransportPtr> result) {
+                              // The operation is owned here: destroying it cancels this call.
+                              on_connected(generation, std::move(result));
+                            });
+}
+
+void HttpConnection::Impl::on_connected(uint64_t generation, Result<TransportPtr> result) {
+  if (generation != generation_ || link_ != Link::Connecting) return;
+  // Destroyed from the loop: this runs inside its callback.
+  loop_.defer([operation = std::shared_ptr<ConnectOperation>(std::move(connecting_))] {});
+  if (!result.ok()) {
+    link_ = Link::Closed;
+    return fail(result.error());
+  }
+  ++connections_opened_;
+  reused_ = false;
+  TransportPtr tcp = std::move(result).value();
+  if (!origin_.tls) {
+    link_ = Link::Open;
+    transport_ = std::move(tcp);
+    transport_->set_handler(this);
+    return send();
+  }
+  link_ = Link::Handshaking;
+  std::weak_ptr<bool> alive = alive_;
+  transport_ =
+      TlsTransport::connect(loop_, std::move(tcp), tls_context_, origin_.host,
+                            options_.tls_handshake_timeout_ms, [this, alive, generation](Status status) {
+                              // A dropped transport may finish its handshake before it is destroyed.
+                              std::shared_ptr<bool> token = alive.lock();
+                              if (!token || !*token) return;
+                              on_handshake(generation, std::move(status));
+                            });
+}
+
+void HttpConnection::Impl::on_handshake(uint64_t generation, Status status) {
+  if (generation != generation_ || link_ != Link::Handshaking) return;
+  if (!status.ok()) {
+    drop_connection(false);
+    return fail(status.error());
+  }
+  link_ = Link::Open;
+  transport_->set_handler(this);
+  send();
+}
+
+void HttpConnection::Impl::send() {
+  exchange_->sent = true;
+  exchange_->on_reused_connection = reused_;
+  exchange_->response_bytes = 0;
+  parser_ =
+      std::make_unique<HttpResponseParser>(HttpResponseLimits{.max_header_bytes = options_.max_header_bytes});
+  if (exchange_->head) parser_->expect_head_response();
+  transport_->write(exchange_->wire);
+  if (!paused_) {
+    transport_->start_reading();
+    arm_request_timer();
+  }
+}
+
+void HttpConnection::Impl::arm_request_timer() {
+  if (options_.request_timeout_ms == 0) return;  // 0: no timeout, as for connect_tcp
+  request_timer_.start(options_.request_timeout_ms, [this] {
+    drop_connection(false);
+    fail(make_error(ErrorKind::Temporary, "HTTP request timed out"));
+  });
+}
+
+void HttpConnection::Impl::on_data(std::string_view data) {
+  if (!exchange_ || !exchange_->sent) {
+    // Bytes nobody asked for on an idle connection: it cannot carry a request any more.
+    drop_connection(false);
+    return;
+  }
+  exchange_->response_bytes += data.size();
+  if (paused_ || !stash_.empty()) {  // not expected while reading is stopped; kept in order all the same
+    stash_.append(data);
+    transport_->stop_reading();
+    return;
+  }
+  arm_request_timer();
+  process(data, false);
+}
+
+void HttpConnection::Impl::process(std::string_view data, bool from_stash) {
+  std::shared_ptr<bool> alive = alive_;
+  Exchange* exchange = exchange_.get();
+  const uint64_t id = exchange->id;
+  // After a callback into the caller: this connection, or this exchange, may be gone.
+  auto gone = [&] {
+    if (!*alive) return true;
+    if (exchange_ && exchange_->id == id) return false;
+    processing_ = false;
+    return true;
+  };
+  processing_ = true;
+  for (;;) {
+    if (paused_) {
+      // Keep what is left for resume(): at most one read's worth.
+      if (from_stash) {
+        stash_.erase(0, static_cast<size_t>(data.data() - stash_.data()));
+      } else {
+        stash_.append(data);
+      }
+      if (transport_) transport_->stop_reading();
+      processing_ = false;
+      return;
+    }
+    HttpResponseStep step = parser_->parse(data);
+    data.remove_prefix(step.consumed);
+    if (step.status == HttpResponseParseStatus::NeedMore) break;
+    if (step.status == HttpResponseParseStatus::Error) {
+      processing_ = false;
+      drop_connection(false);
+      return fail(make_error(ErrorKind::Protocol, step.error == HttpResponseParseError::TooLarge
+                                                      ? step.reason
+                                                      : "malformed HTTP response: " + step.reason));
+    }
+    switch (step.event) {
+      case HttpResponseEvent::Head:
+        if (exchange->sink != nullptr) {
+          exchange->sink->on_head(parser_->head());
+          if (gone()) return;
+        } else {
+          exchange->response.head = parser_->head();
+        }
+        break;
+      case HttpResponseEvent::Body:
+        if (exchange->sink != nullptr) {
+          const bool more = exchange->sink->on_body(step.body);
+          if (gone()) return;
+          if (!more) {
+            // The caller has what it wants: the rest of the body is not read.
+            processing_ = false;
+            drop_connection(false);
+            return complete(HttpResponse{});
+          }
+        } else {
+          if (exchange->response.body.size() + step.body.size() > options_.max_buffered_body) {
+            processing_ = false;
+            drop_connection(false);
+            return fail(make_error(ErrorKind::Protocol, "response body too large"));
+          }
+          exchange->response.body.append(step.body);
+        }
+        break;
+      case HttpResponseEvent::MessageComplete:
+        processing_ = false;
+        // Bytes after the response were never asked for: the connection is out of step.
+        return finish_exchange(parser_->keep_alive() && data.empty() && !pending_end_);
+      case HttpResponseEvent::None:
+        break;
+    }
+  }
+  processing_ = false;
+  if (!from_stash) return;
+  stash_.clear();
+  if (pending_end_) {
+    StreamEnd end = *pending_end_;
+    pending_end_.reset();
+    return handle_end(end);
+  }
+  if (transport_) transport_->start_reading();
+  arm_request_timer();
+}
+
+void HttpConnection::Impl::drain_stash() {
+  if (paused_ || !exchange_ || !exchange_->sent) return;
+  // Even with nothing stashed: the parser may owe an event that needs no more bytes (the
+  // end of the message right after the chunk the caller paused in).
+  process(stash_, true);
+}
+
+void HttpConnection::Impl::pause() {
+  if (!exchange_ || paused_) return;
+  paused_ = true;
+  request_timer_.stop();
+  resume_timer_.stop();
+  if (transport_ && link_ == Link::Open) transport_->stop_reading();
+}
+
+void HttpConnection::Impl::resume() {
+  if (!paused_) return;
+  paused_ = false;
+  if (!exchange_ || !exchange_->sent) return;  // send() starts reading
+  if (processing_) {
+    // Inside a sink callback: process() goes on with the bytes it holds.
+    if (transport_) transport_->start_reading();
+    arm_request_timer();
+    return;
+  }
+  // Stashed bytes go first, from the loop: never a callback inside resume().
+  resume_timer_.start(0, [this] { drain_stash(); });
+}
+
+void HttpConnection::Impl::on_end(const StreamEnd& end) {
+  if (!exchange_ || !exchange_->sent) {
+    drop_connection(false);  // the server closed an idle connection
+    return;
+  }
+  if (paused_ || !stash_.empty()) {
+    pending_end_ = end;  // after the stashed bytes
+    return;
+  }
+  handle_end(end);
+}
+
+void HttpConnection::Impl::handle_end(const StreamEnd& end) {
+  Exchange& exchange = *exchange_;
+  const std::string cause = end.clean || end.reason.empty() ? std::string() : " (" + end.reason + ")";
+  if (exchange.response_bytes == 0) {
+    drop_connection(false);
+    if (exchange.on_reused_connection && !exchange.retried) {
+      // A stale keep-alive: the server closed the connection before it read the request
+      // (RFC 9112 §9.3.1). Once more on a new connection.
+      exchange.retried = true;
+      exchange.sent = false;
+      return connect();
+    }
+    return fail(make_error(ErrorKind::Temporary, "connection closed before the HTTP response" + cause));
+  }
+  HttpResponseStep step = parser_->finish();
+  if (step.status == HttpResponseParseStatus::Complete && step.event == HttpResponseEvent::MessageComplete) {
+    if (!end.clean) {
+      // A body delimited by the close must end with a clean close to be whole.
+      drop_connection(false);
+      return fail(make_error(
+          ErrorKind::Temporary,
+          "connection closed after " + std::to_string(parser_->body_bytes()) + " body bytes" + cause));
+    }
+    return finish_exchange(false);
+  }
+  drop_connection(false);
+  if (step.status == HttpResponseParseStatus::Error && step.error == HttpResponseParseError::Malformed) {
+    return fail(make_error(ErrorKind::Protocol, "malformed HTTP response: " + step.reason));
+  }
+  if (step.status == HttpResponseParseStatus::Error)
+    return fail(make_error(ErrorKind::Temporary, step.reason + cause));
+  fail(make_error(ErrorKind::Temporary, "connection closed before the HTTP response" + cause));
+}
+
+void HttpConnection::Impl::finish_exchange(bool reusable) {
+  request_timer_.stop();
+  if (reusable && transport_) {
+    reused_ = true;
+    // Still reading while idle, to notice at once when the server closes.
+    transport_->start_reading();
+    if (options_.idle_timeout_ms > 0)
+      idle_timer_.start(options_.idle_timeout_ms, [this] { drop_connection(true); });
+  } else {
+    drop_connection(true);
+  }
+  if (exchange_->sink != nullptr) return complete(HttpResponse{});
+  HttpResponse response = std::move(exchange_->response);
+  complete(std::move(response));
+}
+
+void HttpConnection::Impl::fail(Error error) {
+  complete(std::move(error));
+}
+
+void HttpConnection::Impl::complete(Result<HttpResponse> result) {
+  request_timer_.stop();
+  resume_timer_.stop();
+  std::unique_ptr<Exchange> exchange = std::move(exchange_);
+  paused_ = false;
+  stash_.clear();
+  pending_end_.reset();
+  if (!exchange) return;
+  // The caller may destroy this connection, or start the next request, from here.
+  if (exchange->sink != nullptr) {
+    if (exchange->stream_done) exchange->stream_done(result.ok() ? Status(Ok{}) : Status(result.error()));
+  } else if (exchange->done) {
+    exchange->done(std::move(result));
+  }
+}
+
+void HttpConnection::Impl::drop_connection(bool graceful) {
+  ++generation_;
+  idle_timer_.stop();
+  link_ = Link::Closed;
+  reused_ = false;
+  if (connecting_) {
+    connecting_.reset();  // cancels: the callback never runs
+  }
+  if (transport_) {
+    transport_->set_handler(nullptr);
+    if (graceful) {
+      transport_->end();
+    } else {
+      transport_->stop_reading();
+    }
+    // Its callback may be on the stack: destroyed from the loop (an abort unless ended).
+    loop_.defer([transport = std::shared_ptr<Transport>(std::move(transport_))] {});
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+HttpConnection::HttpConnection(Loop& loop, HttpUrl origin, std::shared_ptr<TlsClientContext> tls_context,
+                               HttpOptions options)
+    : impl_(std::make_unique<Impl>(loop, std::move(origin), std::move(tls_context), options)) {}
+
+HttpConnection::~HttpConnection() = default;
+
+void HttpConnection::request(HttpRequest request, Done done) {
+  impl_->start(std::move(request), std::move(done), nullptr, nullptr);
+}
+
+void HttpConnection::request_streaming(HttpRequest request, HttpBodySink& sink, StreamDone done) {
+  impl_->start(std::move(request), nullptr, &sink, std::move(done));
+}
+
+void HttpConnection::pause() {
+  impl_->pause();
+}
+
+void HttpConnection::resume() {
+  impl_->resume();
+}
+
+uint64_t HttpConnection::connections_opened() const {
+  return impl_->connections_opened();
+}
+
+}  // namespace popgate::io

@@ -1,0 +1,110 @@
+// HttpConnection: an HTTP/1.1 client connection to one origin, on the loop (llhttp parser).
+//
+// One request at a time, kept alive between requests and reconnected when the server has
+// closed it. Responses either buffer their body (JSON API calls, bounded) or stream it to a
+// sink with backpressure (message downloads). Non-2xx statuses are responses, not errors:
+// the caller decides what a 401 or a 404 means. No redirects are followed here.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gateway/io/loop.h"
+#include "gateway/io/tls_context.h"
+#include "protocol/common/result.h"
+
+namespace popgate::io {
+
+// "https://host:port/path?query"; http and https only; IPv6 hosts in brackets.
+struct HttpUrl {
+  bool tls = false;
+  std::string host;        // without brackets
+  uint16_t port = 0;       // 80 or 443 when absent
+  std::string target;      // path and query, at least "/"
+
+  static std::optional<HttpUrl> parse(std::string_view text);
+  // A reference (absolute URL, "/absolute/path" or "relative/path") resolved against this URL
+  // (RFC 3986 §5.2, without dot-segment tricks beyond "./" and "../").
+  std::optional<HttpUrl> resolve(std::string_view reference) const;
+  bool same_origin(const HttpUrl& other) const;
+  std::string to_string() const;
+};
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string target = "/";
+  HttpHeaders headers;     // Host, Content-Length and Connection are added by the client
+  std::string body;
+  bool sensitive = false;  // headers carry credentials: never logged
+};
+
+struct HttpResponseHead {
+  int status = 0;
+  HttpHeaders headers;     // names as received
+  // Case-insensitive lookup of the first header with this name.
+  std::optional<std::string_view> header(std::string_view name) const;
+};
+
+struct HttpResponse {
+  HttpResponseHead head;
+  std::string body;
+};
+
+// Receives a streamed response.
+class HttpBodySink {
+ public:
+  virtual ~HttpBodySink() = default;
+  virtual void on_head(const HttpResponseHead& head) = 0;
+  // Return false to abort the transfer: the connection is then closed (not reused) and
+  // the request completes successfully with what was delivered.
+  virtual bool on_body(std::string_view chunk) = 0;
+};
+
+struct HttpOptions {
+  uint64_t connect_timeout_ms = 30'000;
+  uint64_t request_timeout_ms = 60'000;   // from sending the request to the last body byte, reset by progress
+  uint64_t idle_timeout_ms = 60'000;      // an idle kept-alive connection is closed after this
+  size_t max_buffered_body = 16 * 1024 * 1024;  // request(): a larger body is an error
+  size_t max_header_bytes = 64 * 1024;
+  uint64_t tls_handshake_timeout_ms = 10'000;
+};
+
+class HttpConnection {
+ public:
+  using Done = std::function<void(Result<HttpResponse>)>;
+  using StreamDone = std::function<void(Status)>;
+
+  // `tls_context` is required when origin.tls; the origin's host is the SNI and verified name.
+  HttpConnection(Loop& loop, HttpUrl origin, std::shared_ptr<TlsClientContext> tls_context, HttpOptions options = {});
+  // Cancels whatever is in flight: no callback runs afterwards.
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Errors: Temporary for connect/TLS/timeout/closed-early ("connection closed after 1234 of
+  // 5000 body bytes"), Protocol for malformed responses or a body over max_buffered_body.
+  // The callback runs once, later, never inside the call. One request at a time.
+  void request(HttpRequest request, Done done);
+  void request_streaming(HttpRequest request, HttpBodySink& sink, StreamDone done);
+
+  // Backpressure for request_streaming(): stop / resume reading the socket.
+  void pause();
+  void resume();
+
+  // For tests and metrics: TCP (and TLS) connections opened so far.
+  uint64_t connections_opened() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace popgate::io
