@@ -7,20 +7,28 @@ packages=(
   libuv1-dev android-libboringssl-dev nlohmann-json3-dev prometheus-cpp-dev
   libgtest-dev googletest node-llhttp
   dovecot-core dovecot-imapd dovecot-pop3d
+  cyrus-common cyrus-caldav sasl2-bin
   curl fetchmail python3 openssl ca-certificates procps iproute2
+  # deploy/ checks: a real Prometheus server scrapes popgate; promtool checks the alert rules.
+  prometheus python3-yaml
 )
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  # Cyrus's imapd cannot be installed next to dovecot-imapd: it is unpacked from its .deb (no-op if done).
+  $sudo "$here/lib/install-cyrus.sh"
+  exit 0
+fi
 
-sudo=""
-[ "$(id -u)" -ne 0 ] && sudo="sudo"
-
-# Installing dovecot must not start the system service on 110/143: popgate's
-# tests and demo run their own instances on loopback high ports.
+# Installing dovecot, cyrus and the MTA that cyrus-common pulls in (exim4) must not start system
+# services on 25/110/143: popgate's tests and demo run their own instances on loopback high ports.
 policy=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$policy" ]; then
@@ -32,4 +40,7 @@ trap '[ $created_policy -eq 1 ] && $sudo rm -f "$policy"' EXIT
 
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
+# --no-install-recommends matters: cyrus-common recommends cyrus-imapd, which conflicts with
+# dovecot-imapd (both are an "imap-server") and would make apt remove Dovecot.
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$sudo "$here/lib/install-cyrus.sh"

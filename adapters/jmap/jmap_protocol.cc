@@ -91,7 +91,7 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
 }
 
 std::string set_request(std::string_view account_id, std::string_view verb, json argument) {
-  return request(json::array({json::array({"Email/set", {{"accountId", account_id}, {verb, std::move(argument)}}, "s"})}))
+  return request(json::array({json::array({"Email/set", {{"accountId", account_id}, {verb, std::move(argument)}}, "0"})}))
       .dump();
 }
 
@@ -132,12 +132,12 @@ std::string expand_download_url(std::string_view url_template, std::string_view 
 
 std::string mailbox_get_request(std::string_view account_id) {
   return request(json::array({json::array(
-                     {"Mailbox/get", {{"accountId", account_id}, {"properties", {"id", "name", "role"}}}, "m"})}))
+                     {"Mailbox/get", {{"accountId", account_id}, {"properties", {"id", "name", "role"}}}, "0"})}))
       .dump();
 }
 
 Result<std::vector<MailboxEntry>> parse_mailbox_get(std::string_view body) {
-  auto arguments = method_response(body, "Mailbox/get", "m");
+  auto arguments = method_response(body, "Mailbox/get", "0");
   if (!arguments) return arguments.error();
   const json* list = member(arguments.value(), "list");
   if (!list || !list->is_array()) return protocol_error("Mailbox/get has no list");
@@ -169,7 +169,7 @@ std::string email_page_request(std::string_view account_id, std::string_view mai
   // RFC 8620 §3.7: the ids flow from the query into the get without a round trip.
   json get = {{"accountId", account_id},
               {"#ids", {{"resultOf", "q"}, {"name", "Email/query"}, {"path", "/ids"}}},
-              {"properties", {"id", "blobId", "size", "receivedAt"}}};
+              {"properties", {"id", "size", "blobId", "receivedAt"}}};
   return request(json::array({json::array({"Email/query", std::move(query), "q"}),
                               json::array({"Email/get", std::move(get), "g"})}))
       .dump();
@@ -197,6 +197,23 @@ Result<EmailPage> parse_email_page(std::string_view body) {
     page.emails.push_back(std::move(email));
   }
   return page;
+}
+
+std::string email_exists_request(std::string_view account_id, std::string_view id) {
+  return request(json::array({json::array(
+                     {"Email/get", {{"accountId", account_id}, {"ids", {id}}, {"properties", {"id"}}}, "0"})}))
+      .dump();
+}
+
+Result<bool> parse_email_exists(std::string_view body, std::string_view id) {
+  auto arguments = method_response(body, "Email/get", "0");
+  if (!arguments) return arguments.error();
+  if (const json* list = member(arguments.value(), "list"); list && list->is_array()) {
+    for (const auto& entry : *list) {
+      if (string_member(entry, "id") == id) return true;
+    }
+  }
+  return false;
 }
 
 void sort_for_pop3(std::vector<EmailEntry>& emails) {
@@ -242,7 +259,7 @@ std::string move_request(std::string_view account_id, const std::vector<std::str
 }
 
 Result<SetOutcome> parse_set_response(std::string_view body, const std::vector<std::string>& requested) {
-  auto arguments = method_response(body, "Email/set", "s");
+  auto arguments = method_response(body, "Email/set", "0");
   if (!arguments) return arguments.error();
   const json& result = arguments.value();
   SetOutcome outcome;

@@ -64,6 +64,11 @@ struct EmailPage {
 };
 Result<EmailPage> parse_email_page(std::string_view body);
 
+// Whether an Email still exists: servers (Cyrus 3.6) keep serving the blob of a destroyed
+// Email, so a download alone cannot tell that another client removed the message.
+std::string email_exists_request(std::string_view account_id, std::string_view id);
+Result<bool> parse_email_exists(std::string_view body, std::string_view id);
+
 // Orders a listing for POP3 numbering: by receivedAt, then id, so ties are stable.
 void sort_for_pop3(std::vector<EmailEntry>& emails);
 

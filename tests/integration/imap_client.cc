@@ -66,7 +66,12 @@ uint32_t ImapClient::select(std::string_view mailbox) {
   uint32_t exists = 0;
   for (const auto& line : r.untagged) {
     unsigned long n = 0;
-    if (std::sscanf(line.c_str(), "* %lu EXISTS", &n) == 1) exists = static_cast<uint32_t>(n);
+    // %n is only reached when " EXISTS" matched too: sscanf alone returns 1 for "* 0 RECENT" as well.
+    int matched = 0;
+    if (std::sscanf(line.c_str(), "* %lu EXISTS%n", &n, &matched) == 1 &&
+        static_cast<size_t>(matched) == line.size()) {
+      exists = static_cast<uint32_t>(n);
+    }
     size_t at = line.find("[UIDVALIDITY ");
     if (at != std::string::npos)
       uid_validity_ = static_cast<uint32_t>(std::strtoul(line.c_str() + at + 13, nullptr, 10));

@@ -1,6 +1,9 @@
 // JMAP request building and reply interpretation, on RFC 8620/8621-shaped replies.
 #include "adapters/jmap/jmap_protocol.h"
 
+#include <fstream>
+#include <iterator>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -57,7 +60,7 @@ TEST(JmapSession, DownloadUrlVariablesArePercentEncoded) {
 TEST(JmapMailboxes, FindsInboxByRoleAndOthersByName) {
   const char* reply = R"({"methodResponses": [["Mailbox/get", {"accountId": "u1", "state": "1", "notFound": [],
       "list": [{"id": "m1", "name": "Inbox", "role": "inbox"}, {"id": "m2", "name": "Trash", "role": "trash"},
-               {"id": "m3", "name": "Archive", "role": null}]}, "m"]], "sessionState": "0"})";
+               {"id": "m3", "name": "Archive", "role": null}]}, "0"]], "sessionState": "0"})";
   auto mailboxes = parse_mailbox_get(reply);
   ASSERT_TRUE(mailboxes);
   ASSERT_EQ(mailboxes.value().size(), 3u);
@@ -141,7 +144,7 @@ TEST(JmapSet, RequestsNameExactlyTheIds) {
 
 TEST(JmapSet, NotDestroyedIsAFailureButNotFoundIsDone) {
   const char* reply = R"({"methodResponses": [["Email/set", {"accountId": "u1", "oldState": "5", "newState": "6",
-      "destroyed": ["Ma"], "notDestroyed": {"Mb": {"type": "notFound"}, "Mc": {"type": "forbidden"}}}, "s"]]})";
+      "destroyed": ["Ma"], "notDestroyed": {"Mb": {"type": "notFound"}, "Mc": {"type": "forbidden"}}}, "0"]]})";
   auto outcome = parse_set_response(reply, {"Ma", "Mb", "Mc", "Md"});
   ASSERT_TRUE(outcome);
   EXPECT_EQ(outcome.value().done, (std::vector<std::string>{"Ma", "Mb"}));
@@ -149,14 +152,44 @@ TEST(JmapSet, NotDestroyedIsAFailureButNotFoundIsDone) {
   EXPECT_EQ(outcome.value().failed[0], (std::pair<std::string, std::string>{"Mc", "forbidden"}));
   EXPECT_EQ(outcome.value().failed[1].first, "Md") << "an id the server did not mention is not done";
   auto updated = parse_set_response(
-      R"({"methodResponses": [["Email/set", {"updated": {"Ma": null}, "notUpdated": {"Mb": {"type": "tooLarge"}}}, "s"]]})",
+      R"({"methodResponses": [["Email/set", {"updated": {"Ma": null}, "notUpdated": {"Mb": {"type": "tooLarge"}}}, "0"]]})",
       {"Ma", "Mb"});
   ASSERT_TRUE(updated);
   EXPECT_EQ(updated.value().done, (std::vector<std::string>{"Ma"}));
   EXPECT_EQ(updated.value().failed.size(), 1u);
-  auto failed = parse_set_response(R"({"methodResponses": [["error", {"type": "serverFail"}, "s"]]})", {"Ma"});
+  auto failed = parse_set_response(R"({"methodResponses": [["error", {"type": "serverFail"}, "0"]]})", {"Ma"});
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().kind, ErrorKind::Temporary);
+}
+
+}  // namespace
+}  // namespace popgate::jmap
+
+namespace popgate::jmap {
+namespace {
+
+TEST(JmapExists, AskedByIdAndAnsweredFromTheList) {
+  json request = json::parse(email_exists_request("u1", "Ma"));
+  EXPECT_EQ(request["methodCalls"][0][1]["ids"], json({"Ma"}));
+  auto present = parse_email_exists(
+      R"({"methodResponses": [["Email/get", {"list": [{"id": "Ma"}], "notFound": []}, "0"]]})", "Ma");
+  ASSERT_TRUE(present);
+  EXPECT_TRUE(present.value());
+  auto gone = parse_email_exists(
+      R"({"methodResponses": [["Email/get", {"list": [], "notFound": ["Ma"]}, "0"]]})", "Ma");
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(gone.value());
+  EXPECT_FALSE(parse_email_exists(R"({"methodResponses": [["error", {"type": "serverFail"}, "0"]]})", "Ma"));
+}
+
+TEST(JmapRecordedReplies, DestroyedEmailIsNotFoundInEmailGet) {
+  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap_replies/reply_email_get_destroyed.json");
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto reply = json::parse(body);
+  std::string id = reply["methodResponses"][0][1]["notFound"][0];
+  auto exists = parse_email_exists(body, id);
+  ASSERT_TRUE(exists) << exists.error().detail;
+  EXPECT_FALSE(exists.value());
 }
 
 }  // namespace
