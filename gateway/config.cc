@@ -1,7 +1,8 @@
-// Command-line and JSON config parsing: one table of options serves both.
+// Command-line, JSON config file and POPGATE_* environment parsing: one table of options serves all three.
 #include "gateway/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -141,6 +142,39 @@ const Option kOptions[] = {
        c.log_level = *level;
      },
      nullptr},
+    {"log-format", "log_format", Kind::Value, "FORMAT     json (default: one JSON object a line) or text (key=value)",
+     [](Config& c, std::string_view v) {
+       auto format = log::parse_format(v);
+       if (!format) throw ConfigError("log-format: expected json or text, got '" + std::string(v) + "'");
+       c.log_format = *format;
+     },
+     nullptr},
+    {"drain-timeout", "drain_timeout", Kind::Value,
+     "SECONDS    on SIGTERM, how long sessions may finish before shutdown (default 30)",
+     [](Config& c, std::string_view v) { c.drain_timeout_ms = parse_seconds("drain-timeout", v); }, nullptr},
+    {"admin", "admin", Kind::Value,
+     "ADDR:PORT  admin HTTP endpoint: /metrics, /healthz, /readyz (default 127.0.0.1:9110)",
+     [](Config& c, std::string_view v) {
+       auto host_port = io::parse_host_port(v);
+       if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
+         throw ConfigError("admin: expected a numeric ADDRESS:PORT such as 127.0.0.1:9110, got '" +
+                           std::string(v) + "'");
+       }
+       c.admin = *host_port;
+     },
+     nullptr},
+    {"no-admin", "admin_enabled", Kind::Flag, "           no admin endpoint", nullptr,
+     // The file says "admin_enabled": true/false; the flag turns the endpoint off.
+     [](Config& c, bool on) { c.admin_enabled = on; }},
+    {"readiness-probe-interval", "readiness_probe_interval", Kind::Value,
+     "SECONDS    /readyz: how often to try a TCP connect to the upstream (default 10)",
+     [](Config& c, std::string_view v) {
+       c.readiness_probe_interval_ms = parse_seconds("readiness-probe-interval", v);
+       if (c.readiness_probe_interval_ms == 0) {
+         throw ConfigError("readiness-probe-interval: must be greater than 0");
+       }
+     },
+     nullptr},
 };
 
 std::vector<io::HostPort>& list_of(Config& config, const Option& option) {
@@ -152,6 +186,22 @@ const Option* find_cli(std::string_view name) {
     if (name == option.cli) return &option;
   }
   return nullptr;
+}
+
+// Runs `apply` and puts `where` (a config field, an environment variable) in front of its error
+// instead of the option's own name.
+template <typename Apply>
+void naming(const std::string& where, const Option& option, Apply&& apply) {
+  try {
+    apply();
+  } catch (const ConfigError& error) {
+    std::string_view what = error.what();
+    if (auto colon = what.find(": ");
+        colon != std::string_view::npos && std::string_view(option.cli).starts_with(what.substr(0, colon))) {
+      what.remove_prefix(colon + 2);
+    }
+    throw ConfigError(where + ": " + std::string(what));
+  }
 }
 
 void load_config_file(const std::string& path, Config& config) {
@@ -182,24 +232,122 @@ void load_config_file(const std::string& path, Config& config) {
         if (!value.is_array()) throw type_error("an array of strings");
         list_of(config, *option).clear();
         for (size_t i = 0; i < value.size(); ++i) {
-          if (!value[i].is_string()) throw ConfigError("config: field '" + key + "[" + std::to_string(i) + "]' must be a string");
-          option->apply(config, value[i].get<std::string>());
+          const std::string field = "config: field '" + key + "[" + std::to_string(i) + "]'";
+          if (!value[i].is_string()) throw ConfigError(field + " must be a string");
+          naming(field, *option, [&] { option->apply(config, value[i].get<std::string>()); });
         }
         break;
       case Kind::Value:
-        if (value.is_string()) {
-          option->apply(config, value.get<std::string>());
-        } else if (value.is_number()) {
-          option->apply(config, value.dump());
-        } else {
-          throw type_error("a string or a number");
+        if (!value.is_string() && !value.is_number()) throw type_error("a string or a number");
+        naming("config: field '" + key + "'", *option,
+               [&] { option->apply(config, value.is_string() ? value.get<std::string>() : value.dump()); });
+        break;
+    }
+  }
+}
+
+constexpr std::string_view kEnvironmentPrefix = "POPGATE_";
+
+// Kubernetes service links: a Service named "popgate" or "popgate-<x>" puts
+// POPGATE_[<X>_]SERVICE_HOST, ..._SERVICE_PORT[_<NAME>], ..._PORT and ..._PORT_<n>_TCP[_...]
+// into every pod of its namespace. They are not settings and not typos: ignore them.
+bool is_kubernetes_service_link(std::string_view name) {
+  // Try every "_"-separated position where the suffix could begin.
+  for (size_t at = 0;;) {
+    std::string_view rest = name.substr(at);
+    if (rest == "SERVICE_HOST" || rest == "SERVICE_PORT" || rest.starts_with("SERVICE_PORT_") || rest == "PORT") {
+      return true;
+    }
+    if (rest.starts_with("PORT_") && rest.size() > 5 && rest[5] >= '0' && rest[5] <= '9') return true;
+    size_t next = name.find('_', at);
+    if (next == std::string_view::npos) return false;
+    at = next + 1;
+  }
+}
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  return text;
+}
+
+struct EnvironmentSetting {
+  std::string name;  // POPGATE_IDLE_TIMEOUT
+  std::string value;
+  const Option* option = nullptr;  // null for POPGATE_CONFIG
+};
+
+// The POPGATE_* entries of `environment`; any other POPGATE_* variable is an error.
+std::vector<EnvironmentSetting> environment_settings(const std::vector<std::string>& environment) {
+  std::vector<EnvironmentSetting> settings;
+  for (const std::string& entry : environment) {
+    std::string_view text = entry;
+    if (!text.starts_with(kEnvironmentPrefix)) continue;
+    auto eq = text.find('=');
+    if (eq == std::string_view::npos) continue;  // not NAME=value: not a variable
+    EnvironmentSetting setting{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)), nullptr};
+    if (setting.name == environment_variable_name("config")) {
+      if (setting.value.empty()) {
+        throw ConfigError("environment variable " + setting.name + ": must not be empty");
+      }
+      settings.push_back(std::move(setting));
+      continue;
+    }
+    for (const auto& option : kOptions) {
+      if (setting.name == environment_variable_name(option.cli)) setting.option = &option;
+    }
+    if (!setting.option) {
+      std::string_view unprefixed = std::string_view(setting.name).substr(kEnvironmentPrefix.size());
+      if (is_kubernetes_service_link(unprefixed)) continue;
+      throw ConfigError("unknown environment variable " + setting.name + " (see --help)");
+    }
+    settings.push_back(std::move(setting));
+  }
+  return settings;
+}
+
+void apply_environment(const std::vector<EnvironmentSetting>& settings, Config& config) {
+  for (const auto& setting : settings) {
+    const Option* option = setting.option;
+    if (!option) continue;  // POPGATE_CONFIG: already read
+    const std::string where = "environment variable " + setting.name;
+    switch (option->kind) {
+      case Kind::Flag: {
+        if (setting.value != "true" && setting.value != "false") {
+          throw ConfigError(where + ": expected true or false, got '" + setting.value + "'");
         }
+        // POPGATE_NO_MAILDROP_LOCK=true is --no-maildrop-lock.
+        bool given = setting.value == "true";
+        option->apply_flag(config, std::string_view(option->cli).starts_with("no-") ? !given : given);
+        break;
+      }
+      case Kind::List: {
+        // Comma-separated; replaces the file's and the command line's list.
+        list_of(config, *option).clear();
+        std::string_view rest = setting.value;
+        for (;;) {
+          auto comma = rest.find(',');
+          std::string_view item = trim(rest.substr(0, comma));
+          naming(where, *option, [&] { option->apply(config, item); });
+          if (comma == std::string_view::npos) break;
+          rest.remove_prefix(comma + 1);
+        }
+        break;
+      }
+      case Kind::Value:
+        naming(where, *option, [&] { option->apply(config, setting.value); });
         break;
     }
   }
 }
 
 }  // namespace
+
+std::string environment_variable_name(std::string_view option) {
+  std::string name(kEnvironmentPrefix);
+  for (char c : option) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
 
 std::string UpstreamUrl::to_string() const {
   bool v6 = host.find(':') != std::string::npos;
@@ -263,17 +411,29 @@ std::string usage() {
   std::ostringstream out;
   out << "Usage: popgate --upstream imap://HOST[:PORT] [--listen ADDR:PORT]... [options]\n"
       << "A POP3 gateway in front of an IMAP mailbox.\n\n"
-      << "  --config FILE                  JSON file with the same settings (the command line wins)\n";
+      << "  --config FILE                  JSON file with the same settings (field names with '_')\n";
   for (const auto& option : kOptions) {
     std::string name = std::string("--") + option.cli;
     out << "  " << name << std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') << " " << option.help << "\n";
   }
-  out << "  --help                         this text\n"
-      << "  --version                      the version\n";
+  out << "  --check-config                 check settings and certificates, print \"configuration OK\", exit\n"
+      << "  --help                         this text\n"
+      << "  --version                      the version\n\n"
+      << "Every option can also be set by an environment variable: POPGATE_ and the option's name in\n"
+      << "upper case with '_' for '-' (POPGATE_IDLE_TIMEOUT=30, POPGATE_MARK_SEEN=true|false,\n"
+      << "POPGATE_LISTEN=127.0.0.1:110,127.0.0.1:1110, POPGATE_CONFIG=FILE). Precedence: defaults, then\n"
+      << "the config file, then the command line, then the environment (which overrides both).\n"
+      << "SIGHUP reads all three again; SIGTERM drains (see --drain-timeout).\n";
   return out.str();
 }
 
 CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config& config, std::string& out) {
+  return parse_command_line(argc, argv, {}, config, out);
+}
+
+CommandLineOutcome parse_command_line(int argc, const char* const* argv,
+                                      const std::vector<std::string>& environment, Config& config,
+                                      std::string& out) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   // First pass: --help, --version and --config, so the file sits below the command line.
   for (size_t i = 0; i < args.size(); ++i) {
@@ -290,6 +450,10 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config&
       config.config_file = std::string(args[++i]);
     }
   }
+  const std::vector<EnvironmentSetting> from_environment = environment_settings(environment);
+  for (const auto& setting : from_environment) {
+    if (!setting.option) config.config_file = setting.value;  // POPGATE_CONFIG
+  }
   if (!config.config_file.empty()) load_config_file(config.config_file, config);
 
   std::vector<const Option*> lists_from_cli;
@@ -297,6 +461,10 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config&
     std::string_view arg = args[i];
     if (arg == "--config") {
       ++i;
+      continue;
+    }
+    if (arg == "--check-config") {
+      config.check_config = true;
       continue;
     }
     std::string_view value;
@@ -328,6 +496,7 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config&
     }
     option->apply(config, value);
   }
+  apply_environment(from_environment, config);
 
   if (config.upstream.host.empty()) throw ConfigError("--upstream is required (see --help)");
   if (config.tls_cert.empty() != config.tls_key.empty()) {

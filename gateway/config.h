@@ -1,4 +1,5 @@
-// Config: every setting of popgate, from the command line and an optional JSON file.
+// Config: every setting of popgate, from an optional JSON file, the command line and POPGATE_*
+// environment variables.
 #pragma once
 
 #include <cstdint>
@@ -51,14 +52,29 @@ struct Config {
   bool allow_plaintext_auth = false;    // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
   pop3::Limits limits;
   log::Level log_level = log::Level::Info;
+  log::Format log_format = log::Format::Json;
+  uint64_t drain_timeout_ms = 30'000;     // SIGTERM: how long sessions may go on before shutdown
+  io::HostPort admin{"127.0.0.1", 9110};  // admin HTTP endpoint: /metrics, /healthz, /readyz
+  bool admin_enabled = true;              // --no-admin turns it off
+  uint64_t readiness_probe_interval_ms = 10'000;  // /readyz: a TCP connect to the upstream this often
   std::string config_file;
+  bool check_config = false;              // --check-config: validate, print "configuration OK", exit
 };
 
 enum class CommandLineOutcome { Run, ExitSuccess };
 
-// Fills `config` from argv (and from --config FILE, which the command line overrides).
-// --help and --version print to `out` and return ExitSuccess. Throws ConfigError.
+// Fills `config` from --config FILE, then argv, then the POPGATE_* entries of `environment`
+// ("NAME=value", as in environ): the command line overrides the file, the environment overrides
+// both (the Kubernetes way). --help and --version print to `out` and return ExitSuccess.
+// Throws ConfigError.
+CommandLineOutcome parse_command_line(int argc, const char* const* argv,
+                                      const std::vector<std::string>& environment, Config& config,
+                                      std::string& out);
+// The same without environment variables.
 CommandLineOutcome parse_command_line(int argc, const char* const* argv, Config& config, std::string& out);
+
+// "POPGATE_IDLE_TIMEOUT" for "idle-timeout".
+std::string environment_variable_name(std::string_view option);
 
 std::string usage();
 

@@ -1,26 +1,19 @@
-// Log line formatting and the process-wide level.
+// Log line formatting (JSON or key=value text), the process-wide level and format.
 #include "gateway/log.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 namespace popgate::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
-
-const char* level_name(Level level) {
-  switch (level) {
-    case Level::Debug: return "debug";
-    case Level::Info: return "info";
-    case Level::Warn: return "warn";
-    case Level::Error: return "error";
-  }
-  return "info";
-}
+std::atomic<int> g_format{static_cast<int>(Format::Json)};
 
 bool needs_quotes(std::string_view value) {
   if (value.empty()) return true;
@@ -30,6 +23,7 @@ bool needs_quotes(std::string_view value) {
   return false;
 }
 
+// RFC 3339, UTC, milliseconds: 2024-05-01T12:00:00.123Z
 void append_timestamp(std::string& out) {
   auto now = std::chrono::system_clock::now();
   auto seconds = std::chrono::system_clock::to_time_t(now);
@@ -42,11 +36,21 @@ void append_timestamp(std::string& out) {
   out += buffer;
 }
 
+// A JSON string literal. The text is sanitised ASCII or one of our own names, so the
+// UTF-8 check in dump() cannot fail.
+void append_json_string(std::string& out, std::string_view text) {
+  out += nlohmann::json(std::string(text)).dump();
+}
+
 }  // namespace
 
-void set_level(Level level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
+void set_level(Level level) {
+  g_level.store(static_cast<int>(level), std::memory_order_relaxed);
+}
 
-bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+bool enabled(Level level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 std::optional<Level> parse_level(std::string_view name) {
   if (name == "debug") return Level::Debug;
@@ -54,6 +58,38 @@ std::optional<Level> parse_level(std::string_view name) {
   if (name == "warn" || name == "warning") return Level::Warn;
   if (name == "error") return Level::Error;
   return std::nullopt;
+}
+
+const char* to_string(Level level) {
+  switch (level) {
+    case Level::Debug:
+      return "debug";
+    case Level::Info:
+      return "info";
+    case Level::Warn:
+      return "warn";
+    case Level::Error:
+      return "error";
+  }
+  return "info";
+}
+
+void set_format(Format format) {
+  g_format.store(static_cast<int>(format), std::memory_order_relaxed);
+}
+
+Format format() {
+  return static_cast<Format>(g_format.load(std::memory_order_relaxed));
+}
+
+std::optional<Format> parse_format(std::string_view name) {
+  if (name == "json") return Format::Json;
+  if (name == "text") return Format::Text;
+  return std::nullopt;
+}
+
+const char* to_string(Format format) {
+  return format == Format::Text ? "text" : "json";
 }
 
 std::string sanitize(std::string_view text, size_t max_length) {
@@ -75,28 +111,44 @@ std::string sanitize(std::string_view text, size_t max_length) {
   return out;
 }
 
-Line::Line(Level level, std::string_view event) : enabled_(enabled(level)) {
+Line::Line(Level level, std::string_view event) : enabled_(enabled(level)), json_(format() == Format::Json) {
   if (!enabled_) return;
+  if (json_) {
+    text_ += "{\"ts\":\"";
+    append_timestamp(text_);
+    text_ += "\",\"level\":\"";
+    text_ += to_string(level);
+    text_ += "\",\"event\":";
+    append_json_string(text_, event);
+    return;
+  }
   append_timestamp(text_);
   text_ += ' ';
-  text_ += level_name(level);
+  text_ += to_string(level);
   text_ += ' ';
   text_ += event;
 }
 
 Line::~Line() {
   if (!enabled_) return;
-  text_ += '\n';
+  text_ += json_ ? "}\n" : "\n";
   // One write per line so concurrent workers never interleave within a line.
   std::fwrite(text_.data(), 1, text_.size(), stderr);
 }
 
 Line& Line::field(std::string_view key, std::string_view value) {
   if (!enabled_) return *this;
+  std::string clean = sanitize(value, 300);
+  if (json_) {
+    text_ += ',';
+    append_json_string(text_, key);
+    text_ += ':';
+    append_json_string(text_, clean);
+    return *this;
+  }
   text_ += ' ';
   text_ += key;
   text_ += '=';
-  std::string clean = sanitize(value, 300);
   if (!needs_quotes(clean)) {
     text_ += clean;
     return *this;
@@ -110,12 +162,35 @@ Line& Line::field(std::string_view key, std::string_view value) {
   return *this;
 }
 
-Line& Line::field(std::string_view key, uint64_t value) { return field(key, std::string_view(std::to_string(value))); }
-Line& Line::field(std::string_view key, int64_t value) { return field(key, std::string_view(std::to_string(value))); }
+Line& Line::literal(std::string_view key, std::string_view value) {
+  if (!enabled_) return *this;
+  if (json_) {
+    text_ += ',';
+    append_json_string(text_, key);
+    text_ += ':';
+  } else {
+    text_ += ' ';
+    text_ += key;
+    text_ += '=';
+  }
+  text_ += value;
+  return *this;
+}
+
+Line& Line::field(std::string_view key, uint64_t value) {
+  return literal(key, std::to_string(value));
+}
+Line& Line::field(std::string_view key, int64_t value) {
+  return literal(key, std::to_string(value));
+}
+Line& Line::field(std::string_view key, bool value) {
+  return literal(key, value ? "true" : "false");
+}
 Line& Line::field(std::string_view key, double value) {
-  char buffer[32];
+  if (!std::isfinite(value)) return json_ ? literal(key, "null") : field(key, std::string_view("nan"));
+  char buffer[320];  // room for DBL_MAX in %f
   std::snprintf(buffer, sizeof buffer, "%.3f", value);
-  return field(key, std::string_view(buffer));
+  return literal(key, buffer);
 }
 
 }  // namespace popgate::log

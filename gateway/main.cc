@@ -1,19 +1,44 @@
 // popgate's entry point: parse the configuration, start the listeners, run the loop.
 #include <sys/resource.h>
+#include <unistd.h>  // environ
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
-#include "adapters/imap/imap_mailbox.h"
+#include "gateway/admin_server.h"
 #include "gateway/config.h"
+#include "gateway/config_reload.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/signal_watcher.h"
 #include "gateway/log.h"
+#include "gateway/mailbox_factory.h"
 #include "gateway/maildrop_lock.h"
+#include "gateway/metrics.h"
 #include "gateway/pop3_service.h"
 #include "gateway/tls_certificates.h"
+#include "gateway/upstream_probe.h"
 
 namespace {
+
+// SIGTERM, SIGINT and SIGHUP stay pending until their watchers are installed: a supervisor that
+// signals as soon as the port accepts must not meet the default action (exit without a drain).
+void set_lifecycle_signals_blocked(bool blocked) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal);
+  pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &signals, nullptr);
+}
+
+// libuv's threadpool (getaddrinfo) threads inherit the signal mask of the thread that starts
+// them. Started now, while the lifecycle signals are blocked, they never take one: only the
+// loop thread does, and once it blocks them again at exit no late signal can kill the process.
+void start_threadpool_with_signals_blocked(popgate::io::Loop& loop) {
+  static uv_work_t warm_up;
+  uv_queue_work(loop.raw(), &warm_up, [](uv_work_t*) {}, [](uv_work_t*, int) {});
+}
 
 // Every session holds two descriptors (client and upstream): take all the kernel allows.
 void raise_descriptor_limit() {
@@ -22,23 +47,6 @@ void raise_descriptor_limit() {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-}
-
-popgate::ImapSettings imap_settings(const popgate::Config& config) {
-  using popgate::UpstreamTls;
-  popgate::ImapSettings imap;
-  imap.host = config.upstream.host;
-  imap.port = config.upstream.port;
-  imap.tls = config.upstream.scheme == "imaps" ? UpstreamTls::Implicit
-             : config.upstream.tls_none     ? UpstreamTls::None
-                                            : UpstreamTls::StartTls;
-  imap.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
-  imap.mailbox = config.mailbox;
-  imap.delete_mode = config.delete_mode;
-  imap.move_target = config.move_target;
-  imap.mark_seen = config.mark_seen;
-  imap.timeout_ms = config.upstream_timeout_ms;
-  return imap;
 }
 
 const char* delete_mode_name(popgate::DeleteMode mode) {
@@ -54,10 +62,12 @@ const char* delete_mode_name(popgate::DeleteMode mode) {
 
 int main(int argc, char** argv) {
   using namespace popgate;
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
   Config config;
   try {
     std::string out;
-    if (parse_command_line(argc, argv, config, out) == CommandLineOutcome::ExitSuccess) {
+    if (parse_command_line(argc, argv, environment, config, out) == CommandLineOutcome::ExitSuccess) {
       std::fputs(out.c_str(), stdout);
       return 0;
     }
@@ -66,14 +76,11 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (config.upstream.is_jmap()) {
-    // TODO(#4): the JMAP adapter is being wired in.
-    std::fprintf(stderr, "popgate: upstream: jmap is not supported yet\n");
-    return 2;
-  }
   std::signal(SIGPIPE, SIG_IGN);
+  set_lifecycle_signals_blocked(true);
   raise_descriptor_limit();
   log::set_level(config.log_level);
+  log::set_format(config.log_format);
 
   std::unique_ptr<TlsCertificates> certificates;
   if (!config.tls_cert.empty()) {
@@ -84,24 +91,48 @@ int main(int argc, char** argv) {
     }
     certificates = std::move(loaded).value();
   }
-  ImapSettings imap = imap_settings(config);
-  if (imap.tls != UpstreamTls::None) {
-    auto context = io::TlsClientContext::create({config.upstream_ca, !config.upstream_insecure});
-    if (!context) {
-      std::fprintf(stderr, "popgate: %s\n", context.error().detail.c_str());
-      return 2;
-    }
-    imap.tls_context = std::move(context).value();
-  }
-
+  Metrics metrics;  // before the loop: work the loop drops at its end may hold gauge tokens
   io::Loop loop;
-  ImapMailboxFactory mailboxes(loop, imap);
+  auto made = make_mailbox_factory(loop, config);
+  if (!made) {
+    std::fprintf(stderr, "popgate: %s\n", made.error().detail.c_str());
+    return 2;
+  }
+  std::shared_ptr<MailboxFactory> mailboxes = std::move(made).value();
+  if (config.check_config) {
+    std::fputs("configuration OK\n", stdout);
+    return 0;
+  }
   MaildropLocks locks;
   auto shared_config = std::make_shared<const Config>(std::move(config));
-  Pop3Service service(loop, shared_config, mailboxes, locks, certificates.get());
+  Pop3Service service(loop, shared_config, *mailboxes, locks, certificates.get(), &metrics);
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);
     return 1;
+  }
+  // /readyz: the listeners are up (from here on), the upstream took a TCP connection at the last
+  // probe, and the service is not draining. Without the endpoint nobody asks: nothing probes.
+  std::unique_ptr<UpstreamProbe> probe;
+  AdminServerPtr admin;
+  if (shared_config->admin_enabled) {
+    UpstreamProbe::Options probing;
+    probing.target = [&] {
+      return io::HostPort{service.config()->upstream.host, service.config()->upstream.port};
+    };
+    probing.interval_ms = shared_config->readiness_probe_interval_ms;
+    probing.timeout_ms = std::min<uint64_t>(shared_config->readiness_probe_interval_ms, 5'000);
+    probe = std::make_unique<UpstreamProbe>(loop, std::move(probing));
+    probe->start();
+    auto admin_address = io::SocketAddress::from_numeric(shared_config->admin);  // checked by the config
+    auto admin_started = AdminServer::start(loop, *admin_address, metrics,
+                                            [&] { return !service.draining() && probe->reachable(); });
+    if (!admin_started) {
+      log::Line(log::Level::Error, "startup_failed")
+          .field("reason", "admin: " + admin_started.error().detail);
+      return 1;
+    }
+    admin = std::move(admin_started).value();
+    log::Line(log::Level::Info, "admin_listening").field("address", admin->local_address().to_string());
   }
   log::Line(log::Level::Info, "started")
       .field("version", POPGATE_VERSION)
@@ -119,27 +150,47 @@ int main(int argc, char** argv) {
     log::Line(log::Level::Warn, "upstream_plaintext").field("message", "passwords go to the upstream in the clear");
   }
 
+  // SIGTERM/SIGINT: drain. The listeners close, service.draining() turns /readyz to 503, sessions
+  // finish on their own until --drain-timeout, then the rest are shut down without UPDATE. A
+  // second signal skips the wait; a third stops the loop at once.
   int stop_requests = 0;
   auto request_stop = [&] {
-    if (++stop_requests == 1) {
-      log::Line(log::Level::Info, "stopping").field("sessions", static_cast<uint64_t>(service.active_sessions()));
+    ++stop_requests;
+    if (stop_requests == 1) {
+      metrics.set_draining(true);
+      service.drain(service.config()->drain_timeout_ms, [&] {
+        // No session is left. The last replies are with the kernel; connections still lingering
+        // (waiting for a peer's FIN, up to 10 s: clients, and upstreams that never hang up) are
+        // closed by ~Loop instead of holding the exit back.
+        if (probe) probe->stop();
+        if (admin) admin->close();
+        loop.stop();
+      });
+    } else if (stop_requests == 2) {
+      log::Line(log::Level::Info, "drain_skipped")
+          .field("sessions", static_cast<uint64_t>(service.active_sessions()));
       service.stop();
     } else {
-      loop.stop();  // a second signal: do not wait for lingering connections
+      loop.stop();
     }
   };
   io::SignalWatcher on_term(loop, SIGTERM, request_stop);
   io::SignalWatcher on_int(loop, SIGINT, request_stop);
-  // SIGHUP: new certificate for new sessions; live sessions keep theirs; a bad file keeps the old.
-  io::SignalWatcher on_hup(loop, SIGHUP, [&] {
-    if (!certificates) return;
-    if (Status reloaded = certificates->reload(); reloaded) {
-      log::Line(log::Level::Info, "tls_reloaded").field("cert", shared_config->tls_cert);
-    } else {
-      log::Line(log::Level::Error, "tls_reload_failed").field("reason", reloaded.error().detail);
-    }
+  // SIGHUP: the config file, the environment and this command line again, and the certificates,
+  // for new sessions; live sessions keep theirs; anything unusable keeps everything as it was.
+  ConfigReloader reloader(loop, service, certificates.get(), [&] {
+    Config next;
+    std::string ignored;  // --help and --version exited at start
+    parse_command_line(argc, argv, environment, next, ignored);
+    return next;
   });
+  reloader.set_on_reload([&](bool ok) { metrics.config_reloaded(ok); });
+  io::SignalWatcher on_hup(loop, SIGHUP, [&] { reloader.reload(); });
+  start_threadpool_with_signals_blocked(loop);
+  set_lifecycle_signals_blocked(false);  // whatever arrived meanwhile is handled now
   loop.run();
+  // The watchers go with the rest below; a late SIGTERM must not turn exit 0 into "killed".
+  set_lifecycle_signals_blocked(true);
   log::Line(log::Level::Info, "stopped");
   return 0;
 }

@@ -1,29 +1,51 @@
 // Pop3Service: accepts POP3 connections and owns their sessions until they finish.
 #include "gateway/pop3_service.h"
 
+#include <algorithm>
+
 #include "gateway/log.h"
 
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLocks& locks, const TlsCertificates* certificates)
-    : loop_(loop), context_{loop, std::move(config), mailboxes, locks, certificates, nullptr} {
-  context_.on_finished = [this](uint64_t id) {
-    // The session may be deep in its own call stack: destroy it on the next tick.
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([this, alive, id] {
-      if (!alive.expired()) sessions_.erase(id);
-    });
-  };
+                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics)
+    : loop_(loop),
+      current_(std::make_shared<Generation>(Generation{
+          nullptr,
+          SessionContext{loop, std::move(config), mailboxes, locks, certificates, nullptr, metrics}})),
+      drain_timer_(loop) {
+  current_->context.on_finished = session_finished_callback();
 }
 
 Pop3Service::~Pop3Service() { *alive_ = false; }
 
+std::function<void(uint64_t)> Pop3Service::session_finished_callback() {
+  return [this](uint64_t id) {
+    // The session may be deep in its own call stack: destroy it on the next tick.
+    std::weak_ptr<bool> alive = alive_;
+    loop_.defer([this, alive, id] {
+      if (alive.expired()) return;
+      sessions_.erase(id);
+      if (draining_ && sessions_.empty()) finish_drain();
+    });
+  };
+}
+
+void Pop3Service::reconfigure(std::shared_ptr<const Config> config,
+                              std::shared_ptr<MailboxFactory> mailboxes) {
+  const SessionContext& now = current_->context;
+  MailboxFactory& factory = *mailboxes;
+  // The old generation lives on in the entries of the sessions accepted under it.
+  current_ = std::make_shared<Generation>(Generation{
+      std::move(mailboxes), SessionContext{loop_, std::move(config), factory, now.locks, now.certificates,
+                                           session_finished_callback(), now.metrics}});
+}
+
 Status Pop3Service::start() {
-  for (const auto& host_port : context_.config->listen) {
+  for (const auto& host_port : current_->context.config->listen) {
     if (Status status = listen(host_port, /*implicit_tls=*/false); !status) return status;
   }
-  for (const auto& host_port : context_.config->listen_tls) {
+  for (const auto& host_port : current_->context.config->listen_tls) {
     if (Status status = listen(host_port, /*implicit_tls=*/true); !status) return status;
   }
   return Ok{};
@@ -41,20 +63,63 @@ Status Pop3Service::listen(const io::HostPort& host_port, bool implicit_tls) {
   }
   log::Line(log::Level::Info, "listening")
       .field("address", listener.value()->local_address().to_string())
-      .field("tls", implicit_tls ? "implicit" : (context_.certificates ? "stls" : "none"));
+      .field("tls", implicit_tls ? "implicit" : (current_->context.certificates ? "stls" : "none"));
   listeners_.push_back(std::move(listener).value());
   return Ok{};
 }
 
 void Pop3Service::stop() {
   for (auto& listener : listeners_) listener->close();
+  shut_down_sessions();
+}
+
+void Pop3Service::drain(uint64_t timeout_ms, std::function<void()> drained) {
+  if (draining_) return;
+  draining_ = true;
+  drained_ = std::move(drained);
+  drain_started_ms_ = loop_.now_ms();
+  drain_sessions_ = sessions_.size();
+  for (auto& listener : listeners_) listener->close();
+  log::Line(log::Level::Info, "drain_started")
+      .field("sessions", drain_sessions_)
+      .field("timeout_s", static_cast<double>(timeout_ms) / 1000.0);
+  if (sessions_.empty()) {
+    // Nothing to wait for; still report on a later tick, as promised.
+    std::weak_ptr<bool> alive = alive_;
+    loop_.defer([this, alive] {
+      if (!alive.expired() && sessions_.empty()) finish_drain();
+    });
+    return;
+  }
+  if (timeout_ms == 0) return shut_down_sessions();
+  drain_timer_.start(timeout_ms, [this] { shut_down_sessions(); });
+}
+
+void Pop3Service::shut_down_sessions() {
+  drain_timer_.stop();
+  if (draining_) drain_shut_down_ += sessions_.size();
   // shut_down() finishes sessions, which schedules their removal: iterate over a copy of the ids.
   std::vector<uint64_t> ids;
   ids.reserve(sessions_.size());
-  for (const auto& [id, session] : sessions_) ids.push_back(id);
+  for (const auto& [id, entry] : sessions_) ids.push_back(id);
   for (uint64_t id : ids) {
-    if (auto it = sessions_.find(id); it != sessions_.end()) it->second->shut_down();
+    if (auto it = sessions_.find(id); it != sessions_.end()) it->second.session->shut_down();
   }
+}
+
+void Pop3Service::finish_drain() {
+  if (!drained_) return;
+  drain_timer_.stop();
+  // A session that had already finished when the timeout came is counted as shut down: rare.
+  uint64_t shut_down = std::min(drain_shut_down_, drain_sessions_);
+  log::Line(log::Level::Info, "drain_finished")
+      .field("sessions", drain_sessions_)
+      .field("finished", drain_sessions_ - shut_down)
+      .field("shut_down", shut_down)
+      .field("duration_s", static_cast<double>(loop_.now_ms() - drain_started_ms_) / 1000.0);
+  auto drained = std::move(drained_);
+  drained_ = nullptr;
+  drained();
 }
 
 std::vector<io::SocketAddress> Pop3Service::listening_addresses() const {
@@ -65,9 +130,9 @@ std::vector<io::SocketAddress> Pop3Service::listening_addresses() const {
 
 void Pop3Service::accept(io::TransportPtr client, bool implicit_tls) {
   uint64_t id = next_session_id_++;
-  auto session = std::make_unique<Pop3Session>(context_, id, std::move(client), implicit_tls);
+  auto session = std::make_unique<Pop3Session>(current_->context, id, std::move(client), implicit_tls);
   Pop3Session& started = *session;
-  sessions_.emplace(id, std::move(session));
+  sessions_.emplace(id, Entry{current_, std::move(session)});
   started.start();
 }
 

@@ -2,40 +2,73 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
 
 #include "gateway/io/tcp_listener.h"
+#include "gateway/io/timer.h"
 #include "gateway/pop3_session.h"
 
 namespace popgate {
 
 class Pop3Service {
  public:
-  Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes, MaildropLocks& locks,
-              const TlsCertificates* certificates);
+  // `metrics` (never null in production) outlives the service and every session.
+  Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
+              MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics = nullptr);
   ~Pop3Service();
   Pop3Service(const Pop3Service&) = delete;
   Pop3Service& operator=(const Pop3Service&) = delete;
 
   // Binds every configured listener; the first failure is returned and nothing listens.
   Status start();
-  // Stops accepting and closes every session without UPDATE.
+  // Stops accepting and closes every session without UPDATE (during a drain: skips the wait).
   void stop();
+  // SIGTERM: stops accepting and marks the service draining; sessions finish on their own for up
+  // to `timeout_ms`, then the rest are shut down without UPDATE. `drained` runs once no session is
+  // left (on a later tick). A second call does nothing.
+  void drain(uint64_t timeout_ms, std::function<void()> drained);
+  // SIGHUP: sessions accepted from now on get `config` and `mailboxes`; live sessions keep the
+  // config and the factory they were accepted with (kept alive until the last of them is gone).
+  void reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<MailboxFactory> mailboxes);
+  // The configuration new sessions get.
+  const std::shared_ptr<const Config>& config() const { return current_->context.config; }
 
   size_t active_sessions() const { return sessions_.size(); }
+  // True from the first SIGTERM/SIGINT on: listeners are closed and /readyz answers 503.
+  bool draining() const { return draining_; }
   std::vector<io::SocketAddress> listening_addresses() const;
 
  private:
+  // What the sessions accepted under one configuration share.
+  struct Generation {
+    std::shared_ptr<MailboxFactory> owned_mailboxes;  // null for the constructor's factory
+    SessionContext context;
+  };
+  struct Entry {
+    std::shared_ptr<Generation> generation;  // declared first: outlives the session
+    std::unique_ptr<Pop3Session> session;
+  };
+
   Status listen(const io::HostPort& host_port, bool implicit_tls);
   void accept(io::TransportPtr client, bool implicit_tls);
+  std::function<void(uint64_t)> session_finished_callback();
+  void shut_down_sessions();
+  void finish_drain();
 
   io::Loop& loop_;
-  SessionContext context_;
+  std::shared_ptr<Generation> current_;
   std::vector<std::unique_ptr<io::TcpListener>> listeners_;
-  std::unordered_map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
+  std::unordered_map<uint64_t, Entry> sessions_;
   uint64_t next_session_id_ = 1;
+  bool draining_ = false;
+  io::Timer drain_timer_;
+  std::function<void()> drained_;  // reset once called
+  uint64_t drain_started_ms_ = 0;
+  uint64_t drain_sessions_ = 0;   // live when the drain started
+  uint64_t drain_shut_down_ = 0;  // of those, shut down by the timeout or a second signal
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

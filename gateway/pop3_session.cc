@@ -1,6 +1,8 @@
 // Pop3Session: runs the events of a Pop3Server against a Mailbox and the client socket.
 #include "gateway/pop3_session.h"
 
+#include <uv.h>
+
 #include <variant>
 
 #include "gateway/io/tls_transport.h"
@@ -20,10 +22,15 @@ pop3::Options server_options(const SessionContext& context, const io::Transport&
   return options;
 }
 
-// Destroys a mailbox on the next tick: it may be calling us from deep inside itself.
-void retire(io::Loop& loop, MailboxPtr& mailbox) {
-  if (!mailbox) return;
-  loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox))] {});
+// A test that does not look at metrics leaves SessionContext::metrics null: it counts here.
+Metrics& metrics_or_sink(Metrics* metrics) {
+  if (metrics != nullptr) return *metrics;
+  static Metrics sink;
+  return sink;
+}
+
+double seconds_since(uint64_t began_ns) {
+  return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
 }
 
 }  // namespace
@@ -36,7 +43,9 @@ Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr 
       client_(std::move(client)),
       server_(server_options(context, *client_, implicit_tls)),
       idle_timer_(context.loop),
-      auth_delay_timer_(context.loop) {}
+      auth_delay_timer_(context.loop),
+      metrics_(metrics_or_sink(context.metrics)),
+      active_(metrics_.session_opened(implicit_tls ? Listener::Pop3s : Listener::Pop3)) {}
 
 Pop3Session::~Pop3Session() = default;
 
@@ -53,8 +62,7 @@ void Pop3Session::start() {
 
 void Pop3Session::greet() {
   out_ = server_.greeting();
-  bytes_out_ += out_.size();
-  client_->write(out_);
+  write_client(out_);
   client_->start_reading();
   action_ = "waiting for a command";
   arm_idle_timer();
@@ -74,6 +82,7 @@ void Pop3Session::start_tls(bool implicit) {
 
 void Pop3Session::on_tls_ready(Status status, bool implicit) {
   if (finished_) return;
+  metrics_.tls_handshake(TlsSide::Downstream, status.ok());
   if (!status) {
     log::Line(log::Level::Info, "tls_failed").field("session", id_).field("reason", status.error().detail);
     return finish("TLS handshake failed");
@@ -101,6 +110,7 @@ void Pop3Session::shut_down() {
 
 void Pop3Session::on_data(std::string_view data) {
   if (finished_) return;
+  metrics_.downstream_received(data.size());
   server_.receive(data);
   if (!server_.wants_input()) client_->stop_reading();
   pump();
@@ -119,8 +129,11 @@ void Pop3Session::on_drained() {
 }
 
 void Pop3Session::pump() {
+  record_commands(command_began_ns_);  // commands a completion method just ended
   while (!finished_) {
+    const uint64_t before_ns = uv_hrtime();
     pop3::Event event = server_.next_event();
+    record_commands(before_ns);
     if (std::holds_alternative<pop3::NeedInput>(event)) {
       client_->start_reading();
       action_ = "waiting for a command";
@@ -130,8 +143,7 @@ void Pop3Session::pump() {
     if (std::holds_alternative<pop3::Waiting>(event)) return;
     idle_timer_.stop();
     if (auto* reply = std::get_if<pop3::SendReply>(&event)) {
-      bytes_out_ += reply->bytes.size();
-      client_->write(reply->bytes);
+      write_client(reply->bytes);
     } else if (auto* auth = std::get_if<pop3::Authenticate>(&event)) {
       authenticate(std::move(*auth));
     } else if (auto* retrieve_request = std::get_if<pop3::Retrieve>(&event)) {
@@ -161,16 +173,23 @@ void Pop3Session::arm_idle_timer() {
 void Pop3Session::authenticate(pop3::Authenticate&& request) {
   action_ = "logging in upstream";
   user_ = request.user;
+  auth_mechanism_ = request.mechanism == "PLAIN" ? AuthMechanism::Plain : AuthMechanism::User;
   mailbox_ = context_.mailboxes.create();
+  upstream_metrics_ = &metrics_.upstream(mailbox_->kind());
+  upstream_connection_ = upstream_metrics_->connection();
+  operation_began_ns_ = uv_hrtime();
   mailbox_->open(Credentials{request.mechanism, std::move(request.user), std::move(request.password)},
                  [this](Result<Snapshot> result) { on_opened(std::move(result)); });
 }
 
 void Pop3Session::on_opened(Result<Snapshot> result) {
   if (finished_) return;
+  upstream_metrics_->observe(UpstreamOperation::Open, seconds_since(operation_began_ns_));
   if (!result) {
     const Error& error = result.error();
-    retire(context_.loop, mailbox_);
+    upstream_metrics_->error(UpstreamOperation::Open, error.kind);
+    metrics_.auth_failed(auth_mechanism_, error.kind);
+    retire_mailbox();
     log::Line(error.kind == ErrorKind::Auth ? log::Level::Info : log::Level::Warn, "login_failed")
         .field("session", id_)
         .field("user", user_)
@@ -194,13 +213,15 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
   if (config_->maildrop_lock) {
     lock_ = context_.locks.try_acquire(snapshot.mailbox_key);
     if (!lock_) {
-      retire(context_.loop, mailbox_);
+      metrics_.auth_failed(auth_mechanism_, ErrorKind::InUse);
+      retire_mailbox();
       log::Line(log::Level::Info, "login_failed").field("session", id_).field("user", user_).field("class", "in_use");
       user_.clear();
       server_.auth_failed(ErrorKind::InUse);
       return pump();
     }
   }
+  metrics_.auth_succeeded(auth_mechanism_);
   snapshot_ = std::move(snapshot);
   std::vector<pop3::MessageListing> listing;
   listing.reserve(snapshot_.messages.size());
@@ -222,6 +243,7 @@ void Pop3Session::retrieve(const pop3::Retrieve& request) {
   stuffer_ = pop3::DotStuffer{};
   top_filter_.reset();
   if (request.top_lines) top_filter_.emplace(*request.top_lines);
+  operation_began_ns_ = uv_hrtime();
   mailbox_->fetch(snapshot_.messages[request.index], request.top_lines ? FetchKind::HeadFirst : FetchKind::Whole,
                   *this, [this](Status status) { on_retrieved(std::move(status)); });
 }
@@ -229,8 +251,7 @@ void Pop3Session::retrieve(const pop3::Retrieve& request) {
 void Pop3Session::on_body_start() {
   if (finished_) return;
   out_ = server_.retrieve_started();
-  bytes_out_ += out_.size();
-  client_->write(out_);
+  write_client(out_);
 }
 
 bool Pop3Session::on_body_chunk(std::string_view chunk) {
@@ -238,10 +259,7 @@ bool Pop3Session::on_body_chunk(std::string_view chunk) {
   if (top_filter_) chunk = chunk.substr(0, top_filter_->feed(chunk));
   out_.clear();
   stuffer_.feed(chunk, out_);
-  if (!out_.empty()) {
-    bytes_out_ += out_.size();
-    client_->write(out_);
-  }
+  if (!out_.empty()) write_client(out_);
   if (!upstream_paused_ && client_->over_high_watermark()) {
     // Backpressure: the client reads slower than the upstream sends. Stop reading the
     // upstream until the client's queue drains; a client that never drains is dropped.
@@ -256,6 +274,8 @@ bool Pop3Session::on_body_chunk(std::string_view chunk) {
 
 void Pop3Session::on_retrieved(Status status) {
   if (finished_) return;
+  upstream_metrics_->observe(UpstreamOperation::Fetch, seconds_since(operation_began_ns_));
+  if (!status) upstream_metrics_->error(UpstreamOperation::Fetch, status.error().kind);
   if (upstream_paused_) {
     upstream_paused_ = false;
     idle_timer_.stop();
@@ -274,10 +294,10 @@ void Pop3Session::on_retrieved(Status status) {
   }
   out_.clear();
   stuffer_.finish(out_);
-  bytes_out_ += out_.size();
-  client_->write(out_);
+  write_client(out_);
   if (!top_filter_) {
     ++retrieved_;
+    metrics_.message_retrieved();
     uint64_t promised = snapshot_.messages[index].size;
     if (stuffer_.message_octets() != promised) {
       // The content wins over the listing: see README, "Sizes".
@@ -300,12 +320,16 @@ void Pop3Session::commit(const pop3::Commit& request) {
   deleted.reserve(request.deleted.size());
   for (size_t index : request.deleted) deleted.push_back(snapshot_.messages[index]);
   uint64_t count = deleted.size();
+  operation_began_ns_ = uv_hrtime();
   mailbox_->commit(std::move(deleted), [this, count](Status status) {
     if (finished_) return;
+    upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
     if (status) {
       deleted_ = count;
+      metrics_.messages_deleted(count);
       server_.commit_succeeded();
     } else {
+      upstream_metrics_->error(UpstreamOperation::Commit, status.error().kind);
       log::Line(log::Level::Error, "update_failed")
           .field("session", id_)
           .field("user", user_)
@@ -323,6 +347,7 @@ void Pop3Session::commit(const pop3::Commit& request) {
 void Pop3Session::finish(std::string_view outcome) {
   if (finished_) return;
   finished_ = true;
+  record_commands(command_began_ns_);
   idle_timer_.stop();
   auth_delay_timer_.stop();
   lock_.reset();
@@ -337,6 +362,39 @@ void Pop3Session::finish(std::string_view outcome) {
       .field("deleted", deleted_)
       .field("duration_s", static_cast<double>(context_.loop.now_ms() - started_ms_) / 1000.0);
   context_.on_finished(id_);
+}
+
+// ---------------------------------------------------------------- metrics
+
+void Pop3Session::write_client(std::string_view bytes) {
+  bytes_out_ += bytes.size();
+  metrics_.downstream_sent(bytes.size());
+  client_->write(bytes);
+}
+
+// `began_ns` is when the server was last asked for an event: a command that began in that
+// call began then. Its end is timed now, so a command's duration covers its upstream action.
+void Pop3Session::record_commands(uint64_t began_ns) {
+  const std::vector<pop3::CommandRecord>& records = server_.command_records();
+  if (records.empty()) return;
+  const uint64_t now_ns = uv_hrtime();
+  for (const pop3::CommandRecord& record : records) {
+    if (record.mark == pop3::CommandMark::Began) {
+      command_began_ns_ = began_ns;
+    } else {
+      metrics_.command_completed(record.keyword, record.mark == pop3::CommandMark::Ok,
+                                 static_cast<double>(now_ns - command_began_ns_) / 1e9);
+    }
+  }
+  server_.clear_command_records();
+}
+
+void Pop3Session::retire_mailbox() {
+  if (!mailbox_) return;
+  // Destroyed on the next tick (it may be calling us from deep inside itself), and the
+  // upstream connection gauge goes down with it.
+  context_.loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox_)),
+                       counted = std::make_shared<GaugeToken>(std::move(upstream_connection_))] {});
 }
 
 }  // namespace popgate

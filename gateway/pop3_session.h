@@ -17,6 +17,7 @@
 #include "gateway/io/timer.h"
 #include "gateway/io/transport.h"
 #include "gateway/maildrop_lock.h"
+#include "gateway/metrics.h"
 #include "gateway/tls_certificates.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
@@ -33,6 +34,9 @@ struct SessionContext {
   const TlsCertificates* certificates;  // null without --tls-cert: no STLS, no implicit TLS
   // Called once when the session is over; the owner destroys it on a later tick.
   std::function<void(uint64_t session_id)> on_finished;
+  // The process's metrics; never null in production. A test that does not look at metrics
+  // may leave it null (the session then counts into a private sink).
+  Metrics* metrics = nullptr;
 };
 
 class Pop3Session final : public io::TransportHandler, public BodySink {
@@ -69,6 +73,12 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   void commit(const pop3::Commit& request);
   void arm_idle_timer();
   void finish(std::string_view outcome);
+  // Writes to the client and counts the octets.
+  void write_client(std::string_view bytes);
+  // Turns Pop3Server's command records into popgate_commands_total and command durations.
+  void record_commands(uint64_t began_ns);
+  // The mailbox and what counts it go together (see upstream_connection_).
+  void retire_mailbox();
 
   SessionContext& context_;
   const std::shared_ptr<const Config> config_;  // this session keeps the config it started with
@@ -77,6 +87,10 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   io::TransportPtr client_;
   pop3::Pop3Server server_;
   MailboxPtr mailbox_;
+  // popgate_upstream_connections_active, held while mailbox_ exists. An approximation: each
+  // open mailbox holds one upstream connection (IMAP does; JMAP's HTTP client may hold none
+  // between requests, or reconnect).
+  GaugeToken upstream_connection_;
   Snapshot snapshot_;
   MaildropLockPtr lock_;
   io::Timer idle_timer_;
@@ -97,6 +111,13 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   uint64_t deleted_ = 0;
   uint64_t started_ms_ = 0;
   bool finished_ = false;
+
+  Metrics& metrics_;
+  GaugeToken active_;                            // popgate_sessions_active{listener}
+  UpstreamMetrics* upstream_metrics_ = nullptr;  // of mailbox_->kind(), once a mailbox exists
+  AuthMechanism auth_mechanism_ = AuthMechanism::User;
+  uint64_t command_began_ns_ = 0;    // when the command being answered began (uv_hrtime)
+  uint64_t operation_began_ns_ = 0;  // when the upstream operation in flight began
 };
 
 }  // namespace popgate

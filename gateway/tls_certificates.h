@@ -18,14 +18,17 @@ class TlsCertificates {
   std::shared_ptr<io::TlsServerContext> current() const;
   // Re-reads both files. On failure the current certificate stays and the error says why.
   Status reload();
+  // The same with another pair of files (SIGHUP after the config changed them); on failure
+  // the current files and certificate stay.
+  Status reload(std::string cert_file, std::string key_file);
 
  private:
   TlsCertificates(std::string cert_file, std::string key_file, std::shared_ptr<io::TlsServerContext> context)
       : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)), current_(std::move(context)) {}
 
-  const std::string cert_file_;
-  const std::string key_file_;
   mutable std::mutex mutex_;  // worker loops read it while the main loop reloads
+  std::string cert_file_;
+  std::string key_file_;
   std::shared_ptr<io::TlsServerContext> current_;
 };
 

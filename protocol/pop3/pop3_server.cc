@@ -127,7 +127,7 @@ Event Pop3Server::next_event() {
     if (state_ == State::Closed) return Close{};
     if (pending_ != Pending::None) return Waiting{};
     if (!process_next_line()) {
-      current_command_.clear();
+      current_command_ = {};
       return NeedInput{};
     }
   }
@@ -167,7 +167,9 @@ bool Pop3Server::process_next_line() {
   }
   std::string_view line = buffer.substr(0, lf);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // a bare LF ends a line too
-  count(dispatch(line));
+  const Verdict verdict = dispatch(line);
+  record_dispatched(verdict);  // before count(), which may close the session
+  count(verdict);
   return true;
 }
 
@@ -179,6 +181,9 @@ void Pop3Server::reject_long_line() {
     current_command_ = kUnknownKeyword;
   }
   reply("-ERR Line too long.");
+  record(current_command_, CommandMark::Began);
+  in_flight_ = {};  // an AUTH waiting for its continuation ends with this line
+  record(current_command_, CommandMark::Err);
   count(Verdict::Rejected);
 }
 
@@ -217,6 +222,29 @@ void Pop3Server::count(Verdict verdict) {
   if (bad_commands_ > allowed) close_session("-ERR Too many bad commands.", CloseReason::TooManyBadCommands);
 }
 
+void Pop3Server::record(std::string_view keyword, CommandMark mark) {
+  if (records_.size() < kMaxCommandRecords) records_.push_back({keyword, mark});
+}
+
+// After a command line was dispatched: its command has ended, or waits for a
+// continuation line (AUTH) or for the completion of the action it queued.
+void Pop3Server::record_dispatched(Verdict verdict) {
+  record(current_command_, CommandMark::Began);
+  in_flight_ = {};  // only an AUTH continuation line arrives with a command in flight
+  if (sasl_ != SaslStep::None || pending_ != Pending::None) {
+    in_flight_ = current_command_;
+    return;
+  }
+  // Accepted commands answer +OK; rejected ones and a cancelled AUTH (Neutral) answer -ERR.
+  record(current_command_, verdict == Verdict::Accepted ? CommandMark::Ok : CommandMark::Err);
+}
+
+void Pop3Server::complete_in_flight(CommandMark mark) {
+  if (in_flight_.empty()) return;
+  record(in_flight_, mark);
+  in_flight_ = {};
+}
+
 void Pop3Server::reply(std::string_view line) {
   std::string bytes(line);
   bytes += kCrlf;
@@ -232,6 +260,7 @@ Pop3Server::Verdict Pop3Server::reject(std::string_view line) {
 // Actions not yet handed to the session are dropped, so nothing is deleted or fetched.
 void Pop3Server::close_session(std::string_view last_reply, CloseReason reason) {
   if (state_ == State::Closed) return;
+  complete_in_flight(CommandMark::Err);  // a command still waiting on its action was cut off
   close_reason_ = reason;
   std::erase_if(queued_, [](const Event& event) { return !std::holds_alternative<SendReply>(event); });
   if (!last_reply.empty()) reply(last_reply);
@@ -517,6 +546,7 @@ Pop3Server::Verdict Pop3Server::cmd_rset(const Pop3Command& command) {
 void Pop3Server::auth_succeeded(std::vector<MessageListing> listing) {
   if (pending_ != Pending::Auth) return;
   pending_ = Pending::None;
+  complete_in_flight(CommandMark::Ok);
   listing_ = std::move(listing);
   deleted_.assign(listing_.size(), false);
   state_ = State::Transaction;  // RFC 1939 §4: the maildrop is now locked and frozen
@@ -527,6 +557,7 @@ void Pop3Server::auth_succeeded(std::vector<MessageListing> listing) {
 void Pop3Server::auth_failed(ErrorKind kind) {
   if (pending_ != Pending::Auth) return;
   pending_ = Pending::None;
+  complete_in_flight(CommandMark::Err);
   // RFC 2449 §8 and RFC 3206: the response code tells the client whether to retry.
   switch (kind) {
     case ErrorKind::Auth:
@@ -555,6 +586,7 @@ void Pop3Server::retrieve_finished() {
   if (pending_ != Pending::RetrieveStreaming) return;
   pending_ = Pending::None;
   retrieving_.reset();
+  complete_in_flight(CommandMark::Ok);
 }
 
 void Pop3Server::retrieve_failed(ErrorKind kind) {
@@ -566,16 +598,19 @@ void Pop3Server::retrieve_failed(ErrorKind kind) {
   if (pending_ != Pending::Retrieve) return;
   pending_ = Pending::None;
   retrieving_.reset();
+  complete_in_flight(CommandMark::Err);
   reply(kind == ErrorKind::NotFound ? "-ERR Message no longer exists upstream." : kTemporaryFailure);
 }
 
 void Pop3Server::commit_succeeded() {
   if (pending_ != Pending::Commit) return;
+  complete_in_flight(CommandMark::Ok);
   close_session("+OK Logging out.", CloseReason::Quit);
 }
 
 void Pop3Server::commit_failed(ErrorKind /*kind*/) {
   if (pending_ != Pending::Commit) return;
+  complete_in_flight(CommandMark::Err);
   // RFC 1939 §6: whatever went wrong upstream, the client only learns that some deletions
   // did not happen.
   close_session("-ERR [SYS/TEMP] Some deleted messages were not removed.", CloseReason::UpdateFailed);
@@ -584,6 +619,7 @@ void Pop3Server::commit_failed(ErrorKind /*kind*/) {
 void Pop3Server::tls_started() {
   if (pending_ != Pending::StartTls) return;
   pending_ = Pending::None;
+  complete_in_flight(CommandMark::Ok);
   tls_active_ = true;
   // RFC 2595 §4 and CVE-2011-0411: anything pipelined after STLS arrived in cleartext and
   // must not be executed as if it came through TLS.

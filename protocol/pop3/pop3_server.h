@@ -73,6 +73,21 @@ struct Close {};     // flush pending replies, then close the connection
 
 using Event = std::variant<NeedInput, Waiting, SendReply, Authenticate, Retrieve, Commit, StartTls, Close>;
 
+// ---- Command records: what the server did with each command, for metrics ----
+// The server has no clock: the session timestamps records as it drains them. A line taken off
+// the input is Began; its command is Ok or Err once its final reply is queued: at once for most
+// commands, from the completion method for PASS, AUTH, RETR, TOP, STLS and QUIT in TRANSACTION.
+// An AUTH continuation line begins again (the client's typing time between the lines is not
+// the server's). A command cut off by idle_timeout() or shutdown() ends Err; an STLS whose
+// handshake fails never ends (the session is closed instead).
+enum class CommandMark { Began, Ok, Err };
+struct CommandRecord {
+  std::string_view keyword;  // "RETR", ..., "UNKNOWN": static storage, valid forever
+  CommandMark mark = CommandMark::Began;
+};
+// Records kept between two drains; a user that never drains stops recording at this size.
+inline constexpr size_t kMaxCommandRecords = 64;
+
 class Pop3Server {
  public:
   explicit Pop3Server(Options options);
@@ -111,6 +126,9 @@ class Pop3Server {
   bool tls_active() const { return tls_active_; }
   // The command keyword being processed, upper-case ("RETR"), for logs and metrics.
   std::string_view current_command() const { return current_command_; }
+  // Records since the last clear_command_records(), oldest first.
+  const std::vector<CommandRecord>& command_records() const { return records_; }
+  void clear_command_records() { records_.clear(); }
 
  private:
   // Private state; the implementation may add helpers and members here.
@@ -135,6 +153,9 @@ class Pop3Server {
   bool check_arity(const Pop3Command& command, size_t min, size_t max);
   std::optional<size_t> message_index(std::string_view arg);
   Verdict sasl_plain_response(std::string_view response, bool initial);
+  void record(std::string_view keyword, CommandMark mark);
+  void record_dispatched(Verdict verdict);
+  void complete_in_flight(CommandMark mark);
 
   Verdict cmd_user(const Pop3Command& command);
   Verdict cmd_pass(const Pop3Command& command);
@@ -162,7 +183,9 @@ class Pop3Server {
   std::string input_;
   size_t input_pos_ = 0;
   std::string user_;
-  std::string current_command_;
+  std::string_view current_command_;  // always a static keyword (the table's, "AUTH", "UNKNOWN")
+  std::string_view in_flight_;        // the command waiting on its completion method, if any
+  std::vector<CommandRecord> records_;
   std::vector<MessageListing> listing_;
   std::vector<bool> deleted_;
   std::optional<Retrieve> retrieving_;

@@ -49,6 +49,11 @@ DovecotServer::~DovecotServer() {
   stop();
 }
 
+void DovecotServer::enable_tls(const fs::path& cert, const fs::path& key) {
+  tls_cert_ = cert;
+  tls_key_ = key;
+}
+
 void DovecotServer::add_user(std::string_view user, std::string_view password) {
   const fs::path home = dir_ / "home" / std::string(user);
   fs::create_directories(home);
@@ -63,7 +68,8 @@ void DovecotServer::add_user(std::string_view user, std::string_view password) {
 
 namespace {
 
-// @DIR@, @INSTANCE@, @UIDL_FORMAT@, @IMAP_PORT@ and @POP3_PORT@ are filled in by write_config().
+// @DIR@, @INSTANCE@, @UIDL_FORMAT@, @IMAP_PORT@, @POP3_PORT@, @SSL@ and @IMAPS_PORT@ are filled in by
+// write_config().
 constexpr std::string_view kConfigTemplate =
     R"(# Written by popgate's integration tests: a private instance on loopback.
 base_dir = @DIR@/run
@@ -72,7 +78,7 @@ instance_name = @INSTANCE@
 log_path = @DIR@/dovecot.log
 protocols = imap pop3
 listen = 127.0.0.1
-ssl = no
+@SSL@
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_failure_delay = 0
@@ -92,7 +98,7 @@ service imap-login {
     port = @IMAP_PORT@
   }
   inet_listener imaps {
-    port = 0
+    port = @IMAPS_PORT@
   }
 }
 service pop3-login {
@@ -127,6 +133,11 @@ void DovecotServer::write_config() {
   replace_all(conf, "@UIDL_FORMAT@", kPop3UidlFormat);
   replace_all(conf, "@IMAP_PORT@", std::to_string(imap_port_));
   replace_all(conf, "@POP3_PORT@", std::to_string(pop3_port_));
+  replace_all(conf, "@SSL@",
+              tls_cert_.empty()
+                  ? "ssl = no"
+                  : "ssl = yes\nssl_cert = <" + tls_cert_.string() + "\nssl_key = <" + tls_key_.string());
+  replace_all(conf, "@IMAPS_PORT@", std::to_string(imaps_port_));
   write_file(config_path(), conf);
 }
 
@@ -140,6 +151,11 @@ void DovecotServer::start() {
     do {
       pop3_port_ = free_port();
     } while (pop3_port_ == imap_port_);
+    if (!tls_cert_.empty()) {
+      do {
+        imaps_port_ = free_port();
+      } while (imaps_port_ == imap_port_ || imaps_port_ == pop3_port_);
+    }
     write_config();
     SpawnOptions options;
     options.argv = {dovecot, "-F", "-c", config_path().string()};
@@ -148,7 +164,8 @@ void DovecotServer::start() {
     process_ = std::make_unique<ChildProcess>(options);
     auto alive = [this] { return process_->running(); };
     const auto timeout = std::chrono::seconds(15);
-    if (wait_for_port(imap_port_, timeout, alive) && wait_for_port(pop3_port_, timeout, alive) && alive()) {
+    if (wait_for_port(imap_port_, timeout, alive) && wait_for_port(pop3_port_, timeout, alive) &&
+        (imaps_port_ == 0 || wait_for_port(imaps_port_, timeout, alive)) && alive()) {
       return;
     }
     last_log = log_text();

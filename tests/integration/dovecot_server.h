@@ -31,7 +31,11 @@ class DovecotServer {
   // Adds a passwd-file user with a {PLAIN} password and an empty Maildir. Call before start().
   void add_user(std::string_view user, std::string_view password);
 
-  // Starts `dovecot -F` and waits until both ports accept connections; retries with other ports if
+  // Turns TLS on (ssl = yes) with this PEM certificate and key: STARTTLS on the imap port and an
+  // imaps listener on a free port. Call before start().
+  void enable_tls(const std::filesystem::path& cert, const std::filesystem::path& key);
+
+  // Starts `dovecot -F` and waits until its ports accept connections; retries with other ports if
   // one was taken meanwhile. Throws std::runtime_error (with the log) if it cannot start.
   void start();
   // Stops the master by PID (SIGTERM; it stops its children).
@@ -49,6 +53,8 @@ class DovecotServer {
 
   uint16_t imap_port() const { return imap_port_; }
   uint16_t pop3_port() const { return pop3_port_; }
+  // 0 unless enable_tls() was called.
+  uint16_t imaps_port() const { return imaps_port_; }
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::filesystem::path config_path() const { return dir_ / "dovecot.conf"; }
   std::string log_text() const;
@@ -61,6 +67,9 @@ class DovecotServer {
   std::vector<std::string> users_;
   uint16_t imap_port_ = 0;
   uint16_t pop3_port_ = 0;
+  uint16_t imaps_port_ = 0;
+  std::filesystem::path tls_cert_;
+  std::filesystem::path tls_key_;
   uint64_t delivered_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };

@@ -39,11 +39,11 @@ void MailTest::start_dovecot(std::vector<CorpusMessage> corpus, const std::vecto
   dovecot_->start();
 }
 
-void MailTest::start_popgate(std::vector<std::string> args) {
+void MailTest::start_popgate(std::vector<std::string> args, const PopgateOptions& options) {
   bool has_delay = false;
   for (const auto& a : args) has_delay = has_delay || a == "--auth-failure-delay";
   if (!has_delay) args.insert(args.end(), {"--auth-failure-delay", "0"});
-  popgate_ = std::make_unique<PopgateProcess>(dovecot_->imap_port(), std::move(args));
+  popgate_ = std::make_unique<PopgateProcess>(dovecot_->imap_port(), std::move(args), options);
 }
 
 std::unique_ptr<Pop3Client> MailTest::popgate_login(std::string_view user, std::string_view password) {

@@ -36,8 +36,9 @@ class MailTest : public ::testing::Test {
   // Starts Dovecot with alice and bob, creates alice's `mailboxes` (e.g. "Trash") and delivers
   // `corpus` into her INBOX.
   void start_dovecot(std::vector<CorpusMessage> corpus, const std::vector<std::string>& mailboxes = {});
-  // Starts popgate in front of Dovecot's IMAP port; --auth-failure-delay 0 unless `args` sets it.
-  void start_popgate(std::vector<std::string> args = {});
+  // Starts popgate in front of Dovecot's IMAP port (or options.upstream); --auth-failure-delay 0
+  // unless `args` sets it.
+  void start_popgate(std::vector<std::string> args = {}, const PopgateOptions& options = {});
 
   // A logged-in session (USER/PASS) as alice; throws if the login is refused.
   std::unique_ptr<Pop3Client> popgate_login(std::string_view user = kUser,

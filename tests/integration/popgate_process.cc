@@ -6,8 +6,31 @@
 #include "tests/integration/loopback.h"
 
 namespace popgate::integration {
+namespace {
 
-PopgateProcess::PopgateProcess(uint16_t imap_port, std::vector<std::string> extra_args) : dir_("popgate") {
+// Whether this popgate has an admin endpoint that --no-admin turns off. It listens on a fixed
+// port by default, which tests running in parallel would fight over.
+bool has_admin_endpoint() {
+  static const bool has = [] {
+    SpawnOptions options;
+    options.argv = {POPGATE_BINARY, "--help"};
+    return run_program(options, std::chrono::seconds(10)).out.find("--no-admin") != std::string::npos;
+  }();
+  return has;
+}
+
+bool mentions_admin(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a.starts_with("--admin") || a == "--no-admin") return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+PopgateProcess::PopgateProcess(uint16_t imap_port, std::vector<std::string> extra_args,
+                               const PopgateOptions& popgate_options)
+    : dir_("popgate") {
   std::string failure;
   for (int attempt = 0; attempt < 3; ++attempt) {
     port_ = free_port();
@@ -16,15 +39,31 @@ PopgateProcess::PopgateProcess(uint16_t imap_port, std::vector<std::string> extr
                     "--listen",
                     "127.0.0.1:" + std::to_string(port_),
                     "--upstream",
-                    "imap://127.0.0.1:" + std::to_string(imap_port),
+                    popgate_options.upstream.empty() ? "imap://127.0.0.1:" + std::to_string(imap_port)
+                                                     : popgate_options.upstream,
                     "--log-level",
-                    "debug"};
+                    "debug",
+                    "--log-format",
+                    "text",  // the tests match key=value lines
+                    "--drain-timeout",
+                    "0"};  // SIGTERM closes sessions at once unless `extra_args` says otherwise
+    if (popgate_options.listen_tls) {
+      do {
+        tls_port_ = free_port();
+      } while (tls_port_ == port_);
+      options.argv.insert(options.argv.end(), {"--listen-tls", "127.0.0.1:" + std::to_string(tls_port_)});
+    }
+    if (has_admin_endpoint() && !mentions_admin(extra_args)) options.argv.push_back("--no-admin");
     options.argv.insert(options.argv.end(), extra_args.begin(), extra_args.end());
     options.stderr_path = dir_ / "popgate.stderr";
     options.stdout_path = dir_ / "popgate.stdout";
+    options.extra_env = popgate_options.environment;
     process_ = std::make_unique<ChildProcess>(options);
     auto alive = [this] { return process_->running(); };
-    if (wait_for_port(port_, std::chrono::seconds(10), alive) && alive()) return;
+    if (wait_for_port(port_, std::chrono::seconds(10), alive) &&
+        (tls_port_ == 0 || wait_for_port(tls_port_, std::chrono::seconds(10), alive)) && alive()) {
+      return;
+    }
     failure = process_->running() ? "did not listen within 10 s"
                                   : "exited with " + describe_wait_status(process_->stop());
     failure += "; stderr:\n" + log_text();

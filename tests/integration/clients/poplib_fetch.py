@@ -11,11 +11,8 @@ import poplib
 import sys
 
 
-def main():
-    port, user, password, outdir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-    # poplib refuses lines over 2048 octets by default; the corpus has a 100 KiB line.
-    poplib._MAXLINE = 1 << 30
-    pop = poplib.POP3("127.0.0.1", port, timeout=60)
+def download(pop, user, password, outdir):
+    """Logs in on `pop` (a connected poplib.POP3), writes the files described above and quits."""
     pop.user(user)
     pop.pass_(password)
     _, listing, _ = pop.list()
@@ -30,6 +27,14 @@ def main():
         with open(os.path.join(outdir, str(number)), "wb") as f:
             f.write(b"".join(line + b"\r\n" for line in lines))
     pop.quit()
+
+
+def main():
+    port, user, password, outdir = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    # poplib refuses lines over 2048 octets by default; the corpus has a 100 KiB line.
+    poplib._MAXLINE = 1 << 30
+    pop = poplib.POP3("127.0.0.1", port, timeout=60)
+    download(pop, user, password, outdir)
     return 0
 
 

@@ -1,0 +1,50 @@
+// ConfigReloader: SIGHUP re-reads the configuration and the certificates for new sessions.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+#include "gateway/io/loop.h"
+#include "gateway/pop3_service.h"
+#include "gateway/tls_certificates.h"
+
+namespace popgate {
+
+class ConfigReloader {
+ public:
+  // Reads the config file, the environment and the original command line again; throws ConfigError.
+  using Parse = std::function<Config()>;
+
+  // `certificates` is null when popgate started without --tls-cert.
+  ConfigReloader(io::Loop& loop, Pop3Service& service, TlsCertificates* certificates, Parse parse);
+
+  // One SIGHUP. Sessions accepted afterwards get the new settings (limits, timeouts, upstream,
+  // mailbox, delete mode, mark_seen, log level and format, auth failure delay, certificate);
+  // live sessions keep theirs. Changed listen addresses are not rebound, and TLS cannot be
+  // switched on or off: a warning names them ("restart to apply"). If anything in the new
+  // configuration is unusable, nothing changes, one error line says why, and this returns false.
+  bool reload();
+
+  // Runs after every reload with its outcome: the hook for popgate_config_reloads_total{result}.
+  void set_on_reload(std::function<void(bool ok)> on_reload) { on_reload_ = std::move(on_reload); }
+
+ private:
+  bool fail(const char* event, const std::string& reason);
+
+  io::Loop& loop_;
+  Pop3Service& service_;
+  TlsCertificates* certificates_;
+  Parse parse_;
+  std::function<void(bool ok)> on_reload_;
+};
+
+// The settings that differ, by their config-file field names, in the option table's order.
+std::vector<std::string> changed_settings(const Config& before, const Config& after);
+
+// Of those, the ones only a restart applies.
+bool needs_restart(const std::string& setting);
+
+}  // namespace popgate
