@@ -80,8 +80,9 @@ echo "dovecot (pid $DOVECOT_PID) serves IMAP on 127.0.0.1:$DOVECOT_IMAP_PORT; us
 step "Starting popgate in front of it"
 for attempt in 1 2 3; do
   pop3_port=$(sandbox_free_port)
+  admin_port=$(sandbox_free_port)
   "$popgate_bin" --listen "127.0.0.1:$pop3_port" --upstream "imap://127.0.0.1:$DOVECOT_IMAP_PORT" \
-    --log-level info 2>"$work/popgate.log" &
+    --admin "127.0.0.1:$admin_port" --log-level info 2>"$work/popgate.log" &
   popgate_pid=$!
   if sandbox_wait_for_port "$pop3_port" 10 "$popgate_pid"; then
     break
@@ -117,6 +118,10 @@ done < <(tr -d '\r' <"$work/list")
 
 step "Message 2 as curl received it (the dot-stuffing is undone)"
 tr -d '\r' <"$work/message-2" | sed 's/^/  | /'
+
+step "popgate's metrics (http://127.0.0.1:$admin_port/metrics), an excerpt"
+curl -s "http://127.0.0.1:$admin_port/metrics" |
+  grep -E '^popgate_(sessions_total|messages_retrieved_total|commands_total\{command="RETR")' | sed 's/^/  /' || true
 
 step "popgate's log"
 sed 's/^/  /' "$work/popgate.log"
