@@ -26,7 +26,6 @@ Error http_error(int status, std::string_view what) {
 }
 
 constexpr int kMaxRedirects = 3;
-constexpr uint64_t kPageLimit = 1000;
 
 }  // namespace
 
@@ -160,7 +159,7 @@ void JmapMailbox::list_mailboxes() {
 }
 
 void JmapMailbox::list_page(uint64_t position) {
-  uint64_t limit = std::min<uint64_t>(session_.max_objects_in_get, kPageLimit);
+  uint64_t limit = std::max<uint64_t>(1, std::min<uint64_t>(session_.max_objects_in_get, settings_.page_limit));
   api_call(jmap::email_page_request(session_.account_id, mailbox_id_, position, limit),
            [this, position](Result<std::string> body) {
              if (!body) return finish_open(body.error());

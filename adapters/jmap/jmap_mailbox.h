@@ -23,6 +23,7 @@ struct JmapSettings {
   bool mark_seen = false;
   uint64_t timeout_ms = 60'000;
   uint64_t tls_handshake_timeout_ms = 10'000;
+  uint64_t page_limit = 1000;  // emails per listing round trip, below the server's maxObjectsInGet
 };
 
 class JmapMailbox final : public Mailbox {
