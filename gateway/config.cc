@@ -6,9 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace popgate {
 namespace {
@@ -37,8 +36,8 @@ uint64_t parse_count(std::string_view name, std::string_view text, uint64_t min,
 io::HostPort parse_listen(std::string_view text) {
   auto host_port = io::parse_host_port(text);
   if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
-    throw ConfigError("listen: expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got '" + std::string(text) +
-                      "'");
+    throw ConfigError("listen: expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got '" +
+                      std::string(text) + "'");
   }
   return *host_port;
 }
@@ -59,18 +58,19 @@ void set_delete_mode(Config& config, std::string_view text) {
 enum class Kind { Value, Flag, List };
 
 struct Option {
-  const char* cli;    // --name
-  const char* json;   // key in the config file
+  const char* cli;   // --name
+  const char* json;  // key in the config file
   Kind kind;
   const char* help;
-  void (*apply)(Config&, std::string_view);   // Value and List
-  void (*apply_flag)(Config&, bool);          // Flag
+  void (*apply)(Config&, std::string_view);  // Value and List
+  void (*apply_flag)(Config&, bool);         // Flag
 };
 
 const Option kOptions[] = {
     {"listen", "listen", Kind::List, "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)",
      [](Config& c, std::string_view v) { c.listen.push_back(parse_listen(v)); }, nullptr},
-    {"listen-tls", "listen_tls", Kind::List, "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)",
+    {"listen-tls", "listen_tls", Kind::List,
+     "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)",
      [](Config& c, std::string_view v) { c.listen_tls.push_back(parse_listen(v)); }, nullptr},
     {"tls-cert", "tls_cert", Kind::Value, "FILE       PEM certificate chain: enables STLS and --listen-tls",
      [](Config& c, std::string_view v) { c.tls_cert = std::string(v); }, nullptr},
@@ -80,26 +80,30 @@ const Option kOptions[] = {
      "SECONDS    TLS handshake timeout, both sides (default 10)",
      [](Config& c, std::string_view v) {
        c.tls_handshake_timeout_ms = parse_seconds("tls-handshake-timeout", v);
-       if (c.tls_handshake_timeout_ms == 0) throw ConfigError("tls-handshake-timeout: must be greater than 0");
+       if (c.tls_handshake_timeout_ms == 0)
+         throw ConfigError("tls-handshake-timeout: must be greater than 0");
      },
      nullptr},
     {"upstream", "upstream", Kind::Value,
-     "URL        imaps://HOST[:PORT], imap://HOST[:PORT][?tls=none], jmaps://HOST[:PORT][/PATH] or jmap://...",
+     "URL        imaps://HOST[:PORT], imap://HOST[:PORT][?tls=none], jmaps://HOST[:PORT][/PATH] or "
+     "jmap://...",
      [](Config& c, std::string_view v) { c.upstream = parse_upstream_url(v); }, nullptr},
-    {"upstream-ca", "upstream_ca", Kind::Value, "FILE       CA bundle for the upstream (default: the system's)",
+    {"upstream-ca", "upstream_ca", Kind::Value,
+     "FILE       CA bundle for the upstream (default: the system's)",
      [](Config& c, std::string_view v) { c.upstream_ca = std::string(v); }, nullptr},
-    {"upstream-insecure", "upstream_insecure", Kind::Flag, "           do not verify the upstream certificate",
-     nullptr, [](Config& c, bool on) { c.upstream_insecure = on; }},
+    {"upstream-insecure", "upstream_insecure", Kind::Flag,
+     "           do not verify the upstream certificate", nullptr,
+     [](Config& c, bool on) { c.upstream_insecure = on; }},
     {"mailbox", "mailbox", Kind::Value, "NAME       upstream mailbox to serve (default INBOX)",
      [](Config& c, std::string_view v) {
        if (v.empty()) throw ConfigError("mailbox: must not be empty");
        c.mailbox = std::string(v);
      },
      nullptr},
-    {"delete-mode", "delete_mode", Kind::Value, "MODE       expunge (default), keep or move:MAILBOX", set_delete_mode,
-     nullptr},
-    {"mark-seen", "mark_seen", Kind::Flag, "           RETR sets \\Seen upstream (default: flags untouched)", nullptr,
-     [](Config& c, bool on) { c.mark_seen = on; }},
+    {"delete-mode", "delete_mode", Kind::Value, "MODE       expunge (default), keep or move:MAILBOX",
+     set_delete_mode, nullptr},
+    {"mark-seen", "mark_seen", Kind::Flag, "           RETR sets \\Seen upstream (default: flags untouched)",
+     nullptr, [](Config& c, bool on) { c.mark_seen = on; }},
     {"idle-timeout", "idle_timeout", Kind::Value, "SECONDS    autologout after inactivity (default 600)",
      [](Config& c, std::string_view v) { c.idle_timeout_ms = parse_seconds("idle-timeout", v); }, nullptr},
     {"auth-failure-delay", "auth_failure_delay", Kind::Value,
@@ -114,7 +118,9 @@ const Option kOptions[] = {
      },
      nullptr},
     {"max-line-length", "max_line_length", Kind::Value, "OCTETS     longest POP3 command line (default 512)",
-     [](Config& c, std::string_view v) { c.limits.max_command_line = parse_count("max-line-length", v, 16, 65536); },
+     [](Config& c, std::string_view v) {
+       c.limits.max_command_line = parse_count("max-line-length", v, 16, 65536);
+     },
      nullptr},
     {"max-bad-commands", "max_bad_commands", Kind::Value,
      "N          bad commands in a row before disconnect, after login (default 20)",
@@ -138,11 +144,13 @@ const Option kOptions[] = {
     {"log-level", "log_level", Kind::Value, "LEVEL      debug, info (default), warn or error",
      [](Config& c, std::string_view v) {
        auto level = log::parse_level(v);
-       if (!level) throw ConfigError("log-level: expected debug, info, warn or error, got '" + std::string(v) + "'");
+       if (!level)
+         throw ConfigError("log-level: expected debug, info, warn or error, got '" + std::string(v) + "'");
        c.log_level = *level;
      },
      nullptr},
-    {"log-format", "log_format", Kind::Value, "FORMAT     json (default: one JSON object a line) or text (key=value)",
+    {"log-format", "log_format", Kind::Value,
+     "FORMAT     json (default: one JSON object a line) or text (key=value)",
      [](Config& c, std::string_view v) {
        auto format = log::parse_format(v);
        if (!format) throw ConfigError("log-format: expected json or text, got '" + std::string(v) + "'");
@@ -255,7 +263,8 @@ bool is_kubernetes_service_link(std::string_view name) {
   // Try every "_"-separated position where the suffix could begin.
   for (size_t at = 0;;) {
     std::string_view rest = name.substr(at);
-    if (rest == "SERVICE_HOST" || rest == "SERVICE_PORT" || rest.starts_with("SERVICE_PORT_") || rest == "PORT") {
+    if (rest == "SERVICE_HOST" || rest == "SERVICE_PORT" || rest.starts_with("SERVICE_PORT_") ||
+        rest == "PORT") {
       return true;
     }
     if (rest.starts_with("PORT_") && rest.size() > 5 && rest[5] >= '0' && rest[5] <= '9') return true;
@@ -345,7 +354,8 @@ void apply_environment(const std::vector<EnvironmentSetting>& settings, Config& 
 
 std::string environment_variable_name(std::string_view option) {
   std::string name(kEnvironmentPrefix);
-  for (char c : option) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char c : option)
+    name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return name;
 }
 
@@ -377,7 +387,8 @@ UpstreamUrl parse_upstream_url(std::string_view text) {
   }
   std::string_view rest = text.substr(scheme_end + 3);
   if (auto query = rest.find('?'); query != std::string_view::npos) {
-    if (rest.substr(query + 1) != "tls=none" || url.is_jmap()) throw fail("the only query understood is imap's ?tls=none");
+    if (rest.substr(query + 1) != "tls=none" || url.is_jmap())
+      throw fail("the only query understood is imap's ?tls=none");
     url.tls_none = true;
     rest = rest.substr(0, query);
   }
@@ -399,8 +410,8 @@ UpstreamUrl parse_upstream_url(std::string_view text) {
   } else {
     has_port = rest.find(':') != std::string_view::npos;
   }
-  auto host_port =
-      io::parse_host_port(has_port ? std::string(rest) : std::string(rest) + ":" + std::to_string(default_port));
+  auto host_port = io::parse_host_port(has_port ? std::string(rest)
+                                                : std::string(rest) + ":" + std::to_string(default_port));
   if (!host_port || host_port->port == 0) throw fail("expected HOST[:PORT] with a port from 1 to 65535");
   url.host = host_port->host;
   url.port = host_port->port;
@@ -414,9 +425,11 @@ std::string usage() {
       << "  --config FILE                  JSON file with the same settings (field names with '_')\n";
   for (const auto& option : kOptions) {
     std::string name = std::string("--") + option.cli;
-    out << "  " << name << std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') << " " << option.help << "\n";
+    out << "  " << name << std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') << " " << option.help
+        << "\n";
   }
-  out << "  --check-config                 check settings and certificates, print \"configuration OK\", exit\n"
+  out << "  --check-config                 check settings and certificates, print \"configuration OK\", "
+         "exit\n"
       << "  --help                         this text\n"
       << "  --version                      the version\n\n"
       << "Every option can also be set by an environment variable: POPGATE_ and the option's name in\n"
@@ -469,7 +482,8 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
     }
     std::string_view value;
     bool has_inline_value = false;
-    if (!arg.starts_with("--")) throw ConfigError("unexpected argument '" + std::string(arg) + "' (see --help)");
+    if (!arg.starts_with("--"))
+      throw ConfigError("unexpected argument '" + std::string(arg) + "' (see --help)");
     arg.remove_prefix(2);
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
       value = arg.substr(eq + 1);
@@ -508,7 +522,8 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
   if (config.upstream.scheme == "imaps" && config.upstream.tls_none) {
     throw ConfigError("upstream: ?tls=none contradicts imaps://");
   }
-  if (config.listen.empty() && config.listen_tls.empty()) config.listen.push_back(io::HostPort{"127.0.0.1", 110});
+  if (config.listen.empty() && config.listen_tls.empty())
+    config.listen.push_back(io::HostPort{"127.0.0.1", 110});
   return CommandLineOutcome::Run;
 }
 

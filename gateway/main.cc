@@ -37,7 +37,8 @@ void set_lifecycle_signals_blocked(bool blocked) {
 // loop thread does, and once it blocks them again at exit no late signal can kill the process.
 void start_threadpool_with_signals_blocked(popgate::io::Loop& loop) {
   static uv_work_t warm_up;
-  uv_queue_work(loop.raw(), &warm_up, [](uv_work_t*) {}, [](uv_work_t*, int) {});
+  uv_queue_work(
+      loop.raw(), &warm_up, [](uv_work_t*) {}, [](uv_work_t*, int) {});
 }
 
 // Every session holds two descriptors (client and upstream): take all the kernel allows.
@@ -51,9 +52,12 @@ void raise_descriptor_limit() {
 
 const char* delete_mode_name(popgate::DeleteMode mode) {
   switch (mode) {
-    case popgate::DeleteMode::Expunge: return "expunge";
-    case popgate::DeleteMode::Keep: return "keep";
-    case popgate::DeleteMode::Move: return "move";
+    case popgate::DeleteMode::Expunge:
+      return "expunge";
+    case popgate::DeleteMode::Keep:
+      return "keep";
+    case popgate::DeleteMode::Move:
+      return "move";
   }
   return "expunge";
 }
@@ -147,7 +151,8 @@ int main(int argc, char** argv) {
         .field("message", "upstream certificates are NOT verified (--upstream-insecure)");
   }
   if (shared_config->upstream.tls_none) {
-    log::Line(log::Level::Warn, "upstream_plaintext").field("message", "passwords go to the upstream in the clear");
+    log::Line(log::Level::Warn, "upstream_plaintext")
+        .field("message", "passwords go to the upstream in the clear");
   }
 
   // SIGTERM/SIGINT: drain. The listeners close, service.draining() turns /readyz to 503, sessions

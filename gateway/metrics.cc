@@ -3,6 +3,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "gateway/io/tls_transport.h"
+
 namespace popgate {
 namespace {
 
@@ -44,6 +46,9 @@ size_t auth_result_index(ErrorKind kind) {
 }  // namespace
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  // Handshakes before this Metrics existed are not its business (tests make many of them).
+  upstream_handshakes_seen_ = io::tls_counters().client_handshakes.load();
+  upstream_handshake_failures_seen_ = io::tls_counters().client_handshake_failures.load();
   using prometheus::BuildCounter;
   using prometheus::BuildGauge;
   using prometheus::BuildHistogram;
@@ -155,6 +160,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 Metrics::~Metrics() = default;
 
 std::string Metrics::serialize() const {
+  {
+    std::lock_guard<std::mutex> guard(scrape_mutex_);
+    const auto& counters = io::tls_counters();
+    auto bring_in = [](uint64_t now, uint64_t& seen, prometheus::Counter* counter) {
+      if (now > seen) counter->Increment(static_cast<double>(now - seen));
+      seen = now;
+    };
+    const auto upstream = static_cast<size_t>(TlsSide::Upstream);
+    bring_in(counters.client_handshakes.load(), upstream_handshakes_seen_, tls_handshakes_[upstream][0]);
+    bring_in(counters.client_handshake_failures.load(), upstream_handshake_failures_seen_,
+             tls_handshakes_[upstream][1]);
+  }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -86,7 +86,9 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // The text exposition format, version 0.0.4, of every metric.
+  // The text exposition format, version 0.0.4, of every metric. Upstream TLS handshakes happen
+  // inside the adapters' transports, which know no Metrics: they are counted by the io layer
+  // (io::tls_counters()) and brought in here at each scrape.
   std::string serialize() const;
 
   // ---- Downstream (POP3 clients) ----
@@ -146,7 +148,10 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* upstream_durations_ = nullptr;
   prometheus::Family<prometheus::Counter>* upstream_errors_ = nullptr;
   prometheus::Family<prometheus::Gauge>* upstream_connections_ = nullptr;
-  std::mutex mutex_;  // guards upstreams_
+  std::mutex mutex_;                 // guards upstreams_
+  mutable std::mutex scrape_mutex_;  // guards the two below
+  mutable uint64_t upstream_handshakes_seen_ = 0;
+  mutable uint64_t upstream_handshake_failures_seen_ = 0;
   std::map<std::string, std::unique_ptr<UpstreamMetrics>, std::less<>> upstreams_;
 };
 

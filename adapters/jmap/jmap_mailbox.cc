@@ -9,7 +9,9 @@
 namespace popgate {
 namespace {
 
-bool is_redirect(int status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -56,10 +58,13 @@ class JmapMailbox::Download final : public io::HttpBodySink {
 
 JmapMailbox::JmapMailbox(io::Loop& loop, const JmapSettings& settings) : loop_(loop), settings_(settings) {}
 
-JmapMailbox::~JmapMailbox() { *alive_ = false; }
+JmapMailbox::~JmapMailbox() {
+  *alive_ = false;
+}
 
 io::HttpConnection& JmapMailbox::http_for(const io::HttpUrl& url) {
-  std::string origin = std::string(url.tls ? "https://" : "http://") + lower(url.host) + ":" + std::to_string(url.port);
+  std::string origin =
+      std::string(url.tls ? "https://" : "http://") + lower(url.host) + ":" + std::to_string(url.port);
   auto& connection = connections_[origin];
   if (!connection) {
     io::HttpOptions options;
@@ -95,7 +100,8 @@ void JmapMailbox::open(Credentials credentials, OpenDone done) {
 }
 
 void JmapMailbox::get_session(io::HttpUrl url, int redirects_left) {
-  http_for(url).request(authorized("GET", url.target), [this, url, redirects_left](Result<io::HttpResponse> result) {
+  http_for(url).request(authorized("GET", url.target), [this, url,
+                                                        redirects_left](Result<io::HttpResponse> result) {
     if (!result) return finish_open(result.error());
     const io::HttpResponse& response = result.value();
     if (is_redirect(response.head.status)) {
@@ -149,8 +155,9 @@ void JmapMailbox::list_mailboxes() {
     if (settings_.delete_mode == DeleteMode::Move) {
       auto target = jmap::find_mailbox(mailboxes.value(), settings_.move_target);
       if (!target) {
-        return finish_open(make_error(ErrorKind::Permanent, "no mailbox " + log::sanitize(settings_.move_target) +
-                                                                " to move deleted messages to"));
+        return finish_open(make_error(
+            ErrorKind::Permanent,
+            "no mailbox " + log::sanitize(settings_.move_target) + " to move deleted messages to"));
       }
       move_target_id_ = target->id;
     }
@@ -159,29 +166,31 @@ void JmapMailbox::list_mailboxes() {
 }
 
 void JmapMailbox::list_page(uint64_t position) {
-  uint64_t limit = std::max<uint64_t>(1, std::min<uint64_t>(session_.max_objects_in_get, settings_.page_limit));
-  api_call(jmap::email_page_request(session_.account_id, mailbox_id_, position, limit),
-           [this, position](Result<std::string> body) {
-             if (!body) return finish_open(body.error());
-             auto page = jmap::parse_email_page(body.value());
-             if (!page) return finish_open(page.error());
-             for (auto& email : page.value().emails) emails_.push_back(std::move(email));
-             uint64_t next = position + page.value().ids_in_page;
-             if (page.value().ids_in_page > 0 && next < page.value().total) return list_page(next);
+  uint64_t limit =
+      std::max<uint64_t>(1, std::min<uint64_t>(session_.max_objects_in_get, settings_.page_limit));
+  api_call(
+      jmap::email_page_request(session_.account_id, mailbox_id_, position, limit),
+      [this, position](Result<std::string> body) {
+        if (!body) return finish_open(body.error());
+        auto page = jmap::parse_email_page(body.value());
+        if (!page) return finish_open(page.error());
+        for (auto& email : page.value().emails) emails_.push_back(std::move(email));
+        uint64_t next = position + page.value().ids_in_page;
+        if (page.value().ids_in_page > 0 && next < page.value().total) return list_page(next);
 
-             jmap::sort_for_pop3(emails_);
-             Snapshot snapshot;
-             snapshot.mailbox_key = "jmap://" + lower(settings_.session_url.host) + ":" +
-                                    std::to_string(settings_.session_url.port) + "/" + lower(user_) + "/" +
-                                    settings_.mailbox;
-             snapshot.messages.reserve(emails_.size());
-             for (const auto& email : emails_) {
-               blob_ids_[email.id] = email.blob_id;
-               snapshot.messages.push_back(MessageInfo{email.id, email.size, jmap::uidl_for_email_id(email.id)});
-             }
-             emails_.clear();
-             finish_open(std::move(snapshot));
-           });
+        jmap::sort_for_pop3(emails_);
+        Snapshot snapshot;
+        snapshot.mailbox_key = "jmap://" + lower(settings_.session_url.host) + ":" +
+                               std::to_string(settings_.session_url.port) + "/" + lower(user_) + "/" +
+                               settings_.mailbox;
+        snapshot.messages.reserve(emails_.size());
+        for (const auto& email : emails_) {
+          blob_ids_[email.id] = email.blob_id;
+          snapshot.messages.push_back(MessageInfo{email.id, email.size, jmap::uidl_for_email_id(email.id)});
+        }
+        emails_.clear();
+        finish_open(std::move(snapshot));
+      });
 }
 
 void JmapMailbox::finish_open(Result<Snapshot> result) {
@@ -197,8 +206,8 @@ void JmapMailbox::fetch(const MessageInfo& message, FetchKind, BodySink& sink, D
   auto blob = blob_ids_.find(message.upstream_id);
   std::optional<io::HttpUrl> url;
   if (blob != blob_ids_.end()) {
-    url = io::HttpUrl::parse(
-        jmap::expand_download_url(download_template_, session_.account_id, blob->second, "message/rfc822", "message.eml"));
+    url = io::HttpUrl::parse(jmap::expand_download_url(download_template_, session_.account_id, blob->second,
+                                                       "message/rfc822", "message.eml"));
   }
   if (!url) {
     std::weak_ptr<bool> alive = alive_;
@@ -210,7 +219,8 @@ void JmapMailbox::fetch(const MessageInfo& message, FetchKind, BodySink& sink, D
   // The blob of a destroyed Email may still download (Cyrus 3.6): ask first whether the
   // message is still there, so one another client removed is NotFound, as over IMAP.
   api_call(jmap::email_exists_request(session_.account_id, message.upstream_id),
-           [this, id = message.upstream_id, url = *url, &sink, done = std::move(done)](Result<std::string> body) mutable {
+           [this, id = message.upstream_id, url = *url, &sink,
+            done = std::move(done)](Result<std::string> body) mutable {
              if (!body) return done(body.error());
              auto exists = jmap::parse_email_exists(body.value(), id);
              if (!exists) return done(exists.error());
@@ -282,8 +292,12 @@ void JmapMailbox::commit_batch(std::shared_ptr<CommitState> state) {
   state->next += count;
   std::string body;
   switch (settings_.delete_mode) {
-    case DeleteMode::Expunge: body = jmap::destroy_request(session_.account_id, batch); break;
-    case DeleteMode::Keep: body = jmap::set_seen_request(session_.account_id, batch); break;
+    case DeleteMode::Expunge:
+      body = jmap::destroy_request(session_.account_id, batch);
+      break;
+    case DeleteMode::Keep:
+      body = jmap::set_seen_request(session_.account_id, batch);
+      break;
     case DeleteMode::Move:
       body = jmap::move_request(session_.account_id, batch, mailbox_id_, move_target_id_);
       break;

@@ -15,7 +15,7 @@
 namespace popgate {
 
 struct JmapSettings {
-  io::HttpUrl session_url;   // e.g. http://127.0.0.1:8008/.well-known/jmap
+  io::HttpUrl session_url;                            // e.g. http://127.0.0.1:8008/.well-known/jmap
   std::shared_ptr<io::TlsClientContext> tls_context;  // for https
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
@@ -58,7 +58,7 @@ class JmapMailbox final : public Mailbox {
   io::Loop& loop_;
   JmapSettings settings_;
   std::map<std::string, std::unique_ptr<io::HttpConnection>> connections_;  // by origin
-  SecretString authorization_;   // "Basic ..." header value
+  SecretString authorization_;                                              // "Basic ..." header value
   std::string user_;
   OpenDone open_done_;
   jmap::Session session_;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 namespace popgate::jmap {
@@ -13,7 +12,9 @@ namespace {
 
 using nlohmann::json;
 
-Error protocol_error(std::string detail) { return make_error(ErrorKind::Protocol, std::move(detail)); }
+Error protocol_error(std::string detail) {
+  return make_error(ErrorKind::Protocol, std::move(detail));
+}
 
 std::optional<json> parse_json(std::string_view body) {
   json value = json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -91,7 +92,8 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
 }
 
 std::string set_request(std::string_view account_id, std::string_view verb, json argument) {
-  return request(json::array({json::array({"Email/set", {{"accountId", account_id}, {verb, std::move(argument)}}, "0"})}))
+  return request(json::array({json::array(
+                     {"Email/set", {{"accountId", account_id}, {verb, std::move(argument)}}, "0"})}))
       .dump();
 }
 
@@ -101,14 +103,16 @@ Result<Session> parse_session(std::string_view body) {
   auto root = parse_json(body);
   if (!root || !root->is_object()) return protocol_error("session resource is not a JSON object");
   const json* capabilities = member(*root, "capabilities");
-  if (!capabilities || !capabilities->is_object()) return protocol_error("session resource has no capabilities");
+  if (!capabilities || !capabilities->is_object())
+    return protocol_error("session resource has no capabilities");
   if (!member(*capabilities, kMailCapability)) {
     return make_error(ErrorKind::Permanent, "the JMAP server does not offer urn:ietf:params:jmap:mail");
   }
   Session session;
   session.api_url = string_member(*root, "apiUrl");
   session.download_url = string_member(*root, "downloadUrl");
-  if (const json* primary = member(*root, "primaryAccounts")) session.account_id = string_member(*primary, kMailCapability);
+  if (const json* primary = member(*root, "primaryAccounts"))
+    session.account_id = string_member(*primary, kMailCapability);
   if (session.api_url.empty() || session.download_url.empty() || session.account_id.empty()) {
     return protocol_error("session resource lacks apiUrl, downloadUrl or a primary mail account");
   }
@@ -120,8 +124,8 @@ Result<Session> parse_session(std::string_view body) {
   return session;
 }
 
-std::string expand_download_url(std::string_view url_template, std::string_view account_id, std::string_view blob_id,
-                                std::string_view type, std::string_view name) {
+std::string expand_download_url(std::string_view url_template, std::string_view account_id,
+                                std::string_view blob_id, std::string_view type, std::string_view name) {
   std::string url(url_template);
   replace_all(url, "{accountId}", percent_encode(account_id));
   replace_all(url, "{blobId}", percent_encode(blob_id));
@@ -131,8 +135,9 @@ std::string expand_download_url(std::string_view url_template, std::string_view 
 }
 
 std::string mailbox_get_request(std::string_view account_id) {
-  return request(json::array({json::array(
-                     {"Mailbox/get", {{"accountId", account_id}, {"properties", {"id", "name", "role"}}}, "0"})}))
+  return request(
+             json::array({json::array(
+                 {"Mailbox/get", {{"accountId", account_id}, {"properties", {"id", "name", "role"}}}, "0"})}))
       .dump();
 }
 
@@ -143,7 +148,8 @@ Result<std::vector<MailboxEntry>> parse_mailbox_get(std::string_view body) {
   if (!list || !list->is_array()) return protocol_error("Mailbox/get has no list");
   std::vector<MailboxEntry> mailboxes;
   for (const auto& entry : *list) {
-    MailboxEntry mailbox{string_member(entry, "id"), string_member(entry, "name"), string_member(entry, "role")};
+    MailboxEntry mailbox{string_member(entry, "id"), string_member(entry, "name"),
+                         string_member(entry, "role")};
     if (!mailbox.id.empty()) mailboxes.push_back(std::move(mailbox));
   }
   return mailboxes;
@@ -193,15 +199,17 @@ Result<EmailPage> parse_email_page(std::string_view body) {
     EmailEntry email{string_member(entry, "id"), string_member(entry, "blobId"),
                      size && size->is_number_unsigned() ? size->get<uint64_t>() : 0,
                      string_member(entry, "receivedAt")};
-    if (email.id.empty() || email.blob_id.empty() || !size) return protocol_error("Email/get entry lacks id, blobId or size");
+    if (email.id.empty() || email.blob_id.empty() || !size)
+      return protocol_error("Email/get entry lacks id, blobId or size");
     page.emails.push_back(std::move(email));
   }
   return page;
 }
 
 std::string email_exists_request(std::string_view account_id, std::string_view id) {
-  return request(json::array({json::array(
-                     {"Email/get", {{"accountId", account_id}, {"ids", {id}}, {"properties", {"id"}}}, "0"})}))
+  return request(
+             json::array({json::array(
+                 {"Email/get", {{"accountId", account_id}, {"ids", {id}}, {"properties", {"id"}}}, "0"})}))
       .dump();
 }
 

@@ -20,9 +20,9 @@ inline constexpr std::string_view kMailCapability = "urn:ietf:params:jmap:mail";
 
 // What popgate needs from the session resource (RFC 8620 §2).
 struct Session {
-  std::string api_url;        // as sent: may be relative to the session URL
-  std::string download_url;   // template with {accountId} {blobId} {type} {name}
-  std::string account_id;     // the primary account for mail
+  std::string api_url;       // as sent: may be relative to the session URL
+  std::string download_url;  // template with {accountId} {blobId} {type} {name}
+  std::string account_id;    // the primary account for mail
   uint64_t max_objects_in_get = 500;
   uint64_t max_objects_in_set = 500;
   uint64_t max_calls_in_request = 16;
@@ -32,8 +32,8 @@ struct Session {
 Result<Session> parse_session(std::string_view body);
 
 // RFC 8620 §6.2: the template with its variables filled in, each percent-encoded.
-std::string expand_download_url(std::string_view url_template, std::string_view account_id, std::string_view blob_id,
-                                std::string_view type, std::string_view name);
+std::string expand_download_url(std::string_view url_template, std::string_view account_id,
+                                std::string_view blob_id, std::string_view type, std::string_view name);
 
 struct MailboxEntry {
   std::string id;

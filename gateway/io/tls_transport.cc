@@ -273,6 +273,7 @@ void TlsTransport::complete_handshake() {
   handshake_timer_.stop();
   state_ = State::Open;
   ++tls_counters().handshakes;
+  if (!SSL_is_server(ssl_.get())) ++tls_counters().client_handshakes;
   if (!want_reading_) inner_->stop_reading();
   encrypt_pending();  // a failure is reported from the loop, after `done`
 
@@ -302,6 +303,7 @@ void TlsTransport::fail_handshake(std::string reason) {
   pump_timer_.stop();
   pending_plaintext_.clear();
   ++tls_counters().handshake_failures;
+  if (!SSL_is_server(ssl_.get())) ++tls_counters().client_handshake_failures;
   // Sends the alert already flushed, then closes: the peer learns why at once.
   inner_->end();
   HandshakeDone done = std::move(done_);

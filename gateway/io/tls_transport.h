@@ -25,6 +25,9 @@ struct TlsCounters {
   std::atomic<uint64_t> handshakes{0};          // completed
   std::atomic<uint64_t> handshake_failures{0};  // failed, timed out, or the peer went away
   std::atomic<uint64_t> stream_errors{0};       // after the handshake: TLS errors and truncations
+  // The client side's share of the two handshake counters (popgate's upstream connections).
+  std::atomic<uint64_t> client_handshakes{0};
+  std::atomic<uint64_t> client_handshake_failures{0};
 };
 TlsCounters& tls_counters();
 

@@ -1,8 +1,8 @@
 // JmapMailbox itself against a real Cyrus: a listing that takes several pages, and a download.
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "adapters/jmap/jmap_mailbox.h"
 #include "tests/integration/cyrus_server.h"
@@ -36,7 +36,8 @@ TEST(JmapMailboxPaging, ListingOverSeveralPagesIsCompleteAndInOrder) {
   cyrus.start();
   std::vector<std::string> stored;
   for (int i = 0; i < 7; ++i) {
-    stored.push_back("Subject: page test " + std::to_string(i) + "\r\n\r\nbody " + std::to_string(i) + "\r\n");
+    stored.push_back("Subject: page test " + std::to_string(i) + "\r\n\r\nbody " + std::to_string(i) +
+                     "\r\n");
     cyrus.deliver("alice", stored.back());
   }
   const auto upstream = cyrus.messages("alice");
@@ -63,7 +64,8 @@ TEST(JmapMailboxPaging, ListingOverSeveralPagesIsCompleteAndInOrder) {
 
   CollectingSink sink;
   std::optional<Status> fetched;
-  mailbox.fetch(snapshot.messages[5], FetchKind::Whole, sink, [&](Status status) { fetched.emplace(status); });
+  mailbox.fetch(snapshot.messages[5], FetchKind::Whole, sink,
+                [&](Status status) { fetched.emplace(status); });
   ASSERT_TRUE(run_until(loop, [&] { return fetched.has_value(); }));
   ASSERT_TRUE(fetched->ok()) << fetched->error().detail;
   EXPECT_EQ(sink.starts, 1);

@@ -1,10 +1,10 @@
 // JMAP request building and reply interpretation, on RFC 8620/8621-shaped replies.
 #include "adapters/jmap/jmap_protocol.h"
 
+#include <gtest/gtest.h>
+
 #include <fstream>
 #include <iterator>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 namespace popgate::jmap {
@@ -58,7 +58,8 @@ TEST(JmapSession, DownloadUrlVariablesArePercentEncoded) {
 }
 
 TEST(JmapMailboxes, FindsInboxByRoleAndOthersByName) {
-  const char* reply = R"({"methodResponses": [["Mailbox/get", {"accountId": "u1", "state": "1", "notFound": [],
+  const char* reply =
+      R"({"methodResponses": [["Mailbox/get", {"accountId": "u1", "state": "1", "notFound": [],
       "list": [{"id": "m1", "name": "Inbox", "role": "inbox"}, {"id": "m2", "name": "Trash", "role": "trash"},
                {"id": "m3", "name": "Archive", "role": null}]}, "0"]], "sessionState": "0"})";
   auto mailboxes = parse_mailbox_get(reply);
@@ -143,7 +144,8 @@ TEST(JmapSet, RequestsNameExactlyTheIds) {
 }
 
 TEST(JmapSet, NotDestroyedIsAFailureButNotFoundIsDone) {
-  const char* reply = R"({"methodResponses": [["Email/set", {"accountId": "u1", "oldState": "5", "newState": "6",
+  const char* reply =
+      R"({"methodResponses": [["Email/set", {"accountId": "u1", "oldState": "5", "newState": "6",
       "destroyed": ["Ma"], "notDestroyed": {"Mb": {"type": "notFound"}, "Mc": {"type": "forbidden"}}}, "0"]]})";
   auto outcome = parse_set_response(reply, {"Ma", "Mb", "Mc", "Md"});
   ASSERT_TRUE(outcome);
@@ -157,7 +159,8 @@ TEST(JmapSet, NotDestroyedIsAFailureButNotFoundIsDone) {
   ASSERT_TRUE(updated);
   EXPECT_EQ(updated.value().done, (std::vector<std::string>{"Ma"}));
   EXPECT_EQ(updated.value().failed.size(), 1u);
-  auto failed = parse_set_response(R"({"methodResponses": [["error", {"type": "serverFail"}, "0"]]})", {"Ma"});
+  auto failed =
+      parse_set_response(R"({"methodResponses": [["error", {"type": "serverFail"}, "0"]]})", {"Ma"});
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().kind, ErrorKind::Temporary);
 }
@@ -183,7 +186,8 @@ TEST(JmapExists, AskedByIdAndAnsweredFromTheList) {
 }
 
 TEST(JmapRecordedReplies, DestroyedEmailIsNotFoundInEmailGet) {
-  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap_replies/reply_email_get_destroyed.json");
+  std::ifstream in(std::string(POPGATE_SOURCE_DIR) +
+                   "/tests/unit/adapters/jmap_replies/reply_email_get_destroyed.json");
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto reply = json::parse(body);
   std::string id = reply["methodResponses"][0][1]["notFound"][0];

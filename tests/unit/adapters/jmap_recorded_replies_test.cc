@@ -1,9 +1,9 @@
 // The JMAP layer against replies recorded from a real Cyrus 3.6 (tests/unit/adapters/jmap_replies/).
-#include <fstream>
-#include <sstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "adapters/jmap/jmap_protocol.h"
 

@@ -1,11 +1,11 @@
 // Command-line and config-file parsing: values, defaults, precedence and clear errors.
 #include "gateway/config.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdio>
 #include <fstream>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace popgate {
 namespace {
@@ -33,8 +33,8 @@ std::string error_of(std::vector<const char*> args) {
 }
 
 TEST(ConfigTest, IssueExampleCommandLine) {
-  auto parsed = parse({"--listen", "127.0.0.1:1110", "--upstream", "imap://127.0.0.1:143", "--mailbox", "Archive",
-                       "--delete-mode", "move:Trash", "--mark-seen", "--idle-timeout", "30"});
+  auto parsed = parse({"--listen", "127.0.0.1:1110", "--upstream", "imap://127.0.0.1:143", "--mailbox",
+                       "Archive", "--delete-mode", "move:Trash", "--mark-seen", "--idle-timeout", "30"});
   const Config& c = parsed.config;
   ASSERT_EQ(c.listen.size(), 1u);
   EXPECT_EQ(c.listen[0].host, "127.0.0.1");
@@ -63,7 +63,8 @@ TEST(ConfigTest, Defaults) {
 }
 
 TEST(ConfigTest, ListenRepeatsAndAcceptsIpv6) {
-  const Config c = parse({"--upstream", "imap://[::1]:1143", "--listen", "127.0.0.1:1", "--listen=[::1]:2"}).config;
+  const Config c =
+      parse({"--upstream", "imap://[::1]:1143", "--listen", "127.0.0.1:1", "--listen=[::1]:2"}).config;
   ASSERT_EQ(c.listen.size(), 2u);
   EXPECT_EQ(c.listen[1].host, "::1");
   EXPECT_EQ(c.upstream.host, "::1");
@@ -84,18 +85,24 @@ TEST(ConfigTest, ErrorsNameTheProblem) {
   EXPECT_NE(error_of({"--upstream", "pop3://x"}).find("scheme"), std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x?tls=maybe"}).find("tls=none"), std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imaps://x?tls=none"}).find("contradicts"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--tls-cert", "c.pem"}).find("go together"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--tls-cert", "c.pem"}).find("go together"),
+            std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "--listen-tls", "127.0.0.1:995"}).find("needs --tls-cert"),
             std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x:99999"}).find("port"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--bogus"}).find("unknown option '--bogus'"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--idle-timeout", "soon"}).find("idle-timeout"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--bogus"}).find("unknown option '--bogus'"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--idle-timeout", "soon"}).find("idle-timeout"),
+            std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "--idle-timeout"}).find("needs a value"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--delete-mode", "shred"}).find("delete-mode"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--listen", "localhost:110"}).find("numeric"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--delete-mode", "shred"}).find("delete-mode"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--listen", "localhost:110"}).find("numeric"),
+            std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "--max-line-length", "3"}).find("max-line-length"),
             std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--mark-seen=yes"}).find("takes no value"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--mark-seen=yes"}).find("takes no value"),
+            std::string::npos);
   EXPECT_NE(error_of({"--upstream", "imap://x", "stray"}).find("unexpected argument"), std::string::npos);
 }
 
@@ -143,10 +150,11 @@ namespace popgate {
 namespace {
 
 TEST(ConfigTest, TlsOptions) {
-  const Config c = parse({"--upstream", "imaps://mail.example.com", "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
-                          "--listen-tls", "127.0.0.1:995", "--listen-tls", "[::1]:995", "--upstream-ca", "/ca.pem",
-                          "--upstream-insecure", "--tls-handshake-timeout", "2.5"})
-                       .config;
+  const Config c =
+      parse({"--upstream", "imaps://mail.example.com", "--tls-cert", "/c.pem", "--tls-key", "/k.pem",
+             "--listen-tls", "127.0.0.1:995", "--listen-tls", "[::1]:995", "--upstream-ca", "/ca.pem",
+             "--upstream-insecure", "--tls-handshake-timeout", "2.5"})
+          .config;
   EXPECT_EQ(c.upstream.scheme, "imaps");
   EXPECT_EQ(c.upstream.port, 993);
   EXPECT_EQ(c.listen_tls.size(), 2u);
@@ -274,19 +282,20 @@ TEST(ConfigEnvironment, VariableNamesComeFromTheOptionNames) {
 TEST_F(ConfigEnvironmentTest, EnvironmentOverridesTheFileAndTheCommandLine) {
   std::string file = write(R"({"upstream": "imap://10.0.0.1", "idle_timeout": 30, "mailbox": "FromFile",
                                "mark_seen": true, "listen": ["127.0.0.1:2110"]})");
-  const std::vector<const char*> args = {"--config", file.c_str(), "--idle-timeout", "40", "--mailbox", "FromCli",
-                                         "--listen", "127.0.0.1:3110"};
+  const std::vector<const char*> args = {"--config",  file.c_str(), "--idle-timeout", "40",
+                                         "--mailbox", "FromCli",    "--listen",       "127.0.0.1:3110"};
   // Without the environment: the command line over the file.
   const Config cli = parse_with_environment(args, {}).config;
   EXPECT_EQ(cli.idle_timeout_ms, 40'000u);
   EXPECT_EQ(cli.mailbox, "FromCli");
   EXPECT_TRUE(cli.mark_seen);
 
-  const Config c = parse_with_environment(args, {"HOME=/root", "POPGATE_IDLE_TIMEOUT=50", "POPGATE_MARK_SEEN=false",
-                                                 "POPGATE_LISTEN=127.0.0.1:110, 127.0.0.1:1110",
-                                                 "POPGATE_UPSTREAM=imaps://10.0.0.2", "POPGATE_NO_MAILDROP_LOCK=true",
-                                                 "POPGATE_MAX_LINE_LENGTH=1000", "POPGATE_DELETE_MODE=move:Trash"})
-                       .config;
+  const Config c =
+      parse_with_environment(args, {"HOME=/root", "POPGATE_IDLE_TIMEOUT=50", "POPGATE_MARK_SEEN=false",
+                                    "POPGATE_LISTEN=127.0.0.1:110, 127.0.0.1:1110",
+                                    "POPGATE_UPSTREAM=imaps://10.0.0.2", "POPGATE_NO_MAILDROP_LOCK=true",
+                                    "POPGATE_MAX_LINE_LENGTH=1000", "POPGATE_DELETE_MODE=move:Trash"})
+          .config;
   EXPECT_EQ(c.idle_timeout_ms, 50'000u);
   EXPECT_FALSE(c.mark_seen);
   EXPECT_EQ(c.mailbox, "FromCli") << "no POPGATE_MAILBOX: the command line still wins over the file";
@@ -321,7 +330,8 @@ TEST(ConfigEnvironment, UnknownVariablesAndBadValuesNameTheVariable) {
                 .find("unknown environment variable POPGATE_IDLE_TIMOUT"),
             std::string::npos);
   // --check-config, --help and --version are actions, not settings.
-  EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_CHECK_CONFIG=true"}).find("POPGATE_CHECK_CONFIG"),
+  EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_CHECK_CONFIG=true"})
+                .find("POPGATE_CHECK_CONFIG"),
             std::string::npos);
   const std::string timeout = environment_error_of({"--upstream", "imap://x"}, {"POPGATE_IDLE_TIMEOUT=soon"});
   EXPECT_NE(timeout.find("environment variable POPGATE_IDLE_TIMEOUT"), std::string::npos) << timeout;
@@ -333,7 +343,8 @@ TEST(ConfigEnvironment, UnknownVariablesAndBadValuesNameTheVariable) {
       environment_error_of({"--upstream", "imap://x"}, {"POPGATE_LISTEN=127.0.0.1:110,localhost:1110"});
   EXPECT_NE(list.find("POPGATE_LISTEN"), std::string::npos) << list;
   EXPECT_NE(list.find("'localhost:1110'"), std::string::npos) << list;
-  EXPECT_NE(environment_error_of({}, {"POPGATE_UPSTREAM=ftp://x"}).find("POPGATE_UPSTREAM"), std::string::npos);
+  EXPECT_NE(environment_error_of({}, {"POPGATE_UPSTREAM=ftp://x"}).find("POPGATE_UPSTREAM"),
+            std::string::npos);
   EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_LISTEN="}).find("POPGATE_LISTEN"),
             std::string::npos);
   EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_CONFIG="}).find("POPGATE_CONFIG"),
@@ -341,25 +352,28 @@ TEST(ConfigEnvironment, UnknownVariablesAndBadValuesNameTheVariable) {
 }
 
 TEST(ConfigEnvironment, OtherVariablesAndKubernetesServiceLinksAreIgnored) {
-  const Config c = parse_with_environment(
-                       {"--upstream", "imap://x"},
-                       {"PATH=/bin", "POPGATE", "XPOPGATE_IDLE_TIMEOUT=1", "popgate_idle_timeout=1",
-                        "POPGATE_SERVICE_HOST=10.96.0.10", "POPGATE_SERVICE_PORT=110", "POPGATE_SERVICE_PORT_POP3=110",
-                        "POPGATE_PORT=tcp://10.96.0.10:110", "POPGATE_PORT_110_TCP=tcp://10.96.0.10:110",
-                        "POPGATE_PORT_110_TCP_ADDR=10.96.0.10", "POPGATE_PORT_110_TCP_PROTO=tcp"})
-                       .config;
+  const Config c =
+      parse_with_environment(
+          {"--upstream", "imap://x"},
+          {"PATH=/bin", "POPGATE", "XPOPGATE_IDLE_TIMEOUT=1", "popgate_idle_timeout=1",
+           "POPGATE_SERVICE_HOST=10.96.0.10", "POPGATE_SERVICE_PORT=110", "POPGATE_SERVICE_PORT_POP3=110",
+           "POPGATE_PORT=tcp://10.96.0.10:110", "POPGATE_PORT_110_TCP=tcp://10.96.0.10:110",
+           "POPGATE_PORT_110_TCP_ADDR=10.96.0.10", "POPGATE_PORT_110_TCP_PROTO=tcp"})
+          .config;
   EXPECT_EQ(c.idle_timeout_ms, 600'000u);
   EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_PORTS=1"}).find("POPGATE_PORTS"),
             std::string::npos);
   // A Service named "popgate-admin" (the deploy/ manifests have one) links POPGATE_ADMIN_*.
-  const Config admin = parse_with_environment(
-                           {"--upstream", "imap://x"},
-                           {"POPGATE_ADMIN_SERVICE_HOST=10.96.0.11", "POPGATE_ADMIN_SERVICE_PORT=9110",
-                            "POPGATE_ADMIN_SERVICE_PORT_METRICS=9110", "POPGATE_ADMIN_PORT=tcp://10.96.0.11:9110",
-                            "POPGATE_ADMIN_PORT_9110_TCP_ADDR=10.96.0.11", "POPGATE_IDLE_TIMEOUT=7"})
-                           .config;
+  const Config admin =
+      parse_with_environment(
+          {"--upstream", "imap://x"},
+          {"POPGATE_ADMIN_SERVICE_HOST=10.96.0.11", "POPGATE_ADMIN_SERVICE_PORT=9110",
+           "POPGATE_ADMIN_SERVICE_PORT_METRICS=9110", "POPGATE_ADMIN_PORT=tcp://10.96.0.11:9110",
+           "POPGATE_ADMIN_PORT_9110_TCP_ADDR=10.96.0.11", "POPGATE_IDLE_TIMEOUT=7"})
+          .config;
   EXPECT_EQ(admin.idle_timeout_ms, 7'000u);
-  EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_ADMIN_PORTAL=1"}).find("POPGATE_ADMIN_PORTAL"),
+  EXPECT_NE(environment_error_of({"--upstream", "imap://x"}, {"POPGATE_ADMIN_PORTAL=1"})
+                .find("POPGATE_ADMIN_PORTAL"),
             std::string::npos);
 }
 
@@ -394,8 +408,10 @@ TEST_F(ConfigEnvironmentTest, LogFormatAndDrainTimeout) {
   EXPECT_EQ(from_environment.log_format, log::Format::Json);
   EXPECT_EQ(from_environment.drain_timeout_ms, 5'000u);
 
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--log-format", "xml"}).find("log-format"), std::string::npos);
-  EXPECT_NE(error_of({"--upstream", "imap://x", "--drain-timeout", "-1"}).find("drain-timeout"), std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--log-format", "xml"}).find("log-format"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--upstream", "imap://x", "--drain-timeout", "-1"}).find("drain-timeout"),
+            std::string::npos);
   EXPECT_NE(usage().find("--log-format"), std::string::npos);
   EXPECT_NE(usage().find("--drain-timeout"), std::string::npos);
 }
@@ -411,7 +427,8 @@ TEST_F(ConfigEnvironmentTest, FileErrorsNameTheFieldPath) {
             "config: field 'idle_timeout': expected a number of seconds, got 'soon'");
   std::string item = write(R"({"upstream": "imap://x", "listen": ["127.0.0.1:110", "localhost:1110"]})");
   EXPECT_EQ(error_of({"--config", item.c_str()}),
-            "config: field 'listen[1]': expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got 'localhost:1110'");
+            "config: field 'listen[1]': expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got "
+            "'localhost:1110'");
   std::string type = write(R"({"upstream": "imap://x", "listen": ["127.0.0.1:110", 1110]})");
   EXPECT_EQ(error_of({"--config", type.c_str()}), "config: field 'listen[1]' must be a string");
   std::string upstream = write(R"({"upstream": "pop3://x"})");

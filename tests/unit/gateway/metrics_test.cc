@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "gateway/io/tls_transport.h"
 #include "gateway/pop3_session.h"
 #include "protocol/sasl/base64.h"
 #include "tests/unit/gateway/prometheus_text.h"
@@ -390,6 +391,27 @@ TEST_F(SessionMetricsTest, ShutdownEndsTheCommandInFlightAsAnError) {
   const PrometheusText text = scrape();
   EXPECT_EQ(text.count("popgate_commands_total", {{"command", "PASS"}, {"result", "err"}}), 1);
   EXPECT_EQ(text.count("popgate_commands_total", {{"command", "PASS"}, {"result", "ok"}}), 0);
+}
+
+}  // namespace
+}  // namespace popgate
+
+namespace popgate {
+namespace {
+
+TEST(MetricsTest, UpstreamTlsHandshakesCountedByTheIoLayerAppearAtEachScrape) {
+  Metrics metrics;
+  auto upstream = [&](const char* result) {
+    return parse_prometheus_text(metrics.serialize())
+        .count("popgate_tls_handshakes_total", {{"side", "upstream"}, {"result", result}});
+  };
+  EXPECT_EQ(upstream("ok"), 0);
+  // What io::TlsTransport::connect does on success and failure.
+  io::tls_counters().client_handshakes += 2;
+  io::tls_counters().client_handshake_failures += 1;
+  EXPECT_EQ(upstream("ok"), 2);
+  EXPECT_EQ(upstream("failed"), 1);
+  EXPECT_EQ(upstream("ok"), 2) << "a second scrape does not count them again";
 }
 
 }  // namespace

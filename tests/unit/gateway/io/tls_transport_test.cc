@@ -187,8 +187,13 @@ TEST_F(TlsTransportTest, HandshakeByNameAndEchoBothWays) {
 }
 
 TEST_F(TlsTransportTest, HandshakeByIpAddress) {
+  uint64_t handshakes_before = tls_counters().handshakes;
+  uint64_t client_handshakes_before = tls_counters().client_handshakes;
   std::unique_ptr<TlsPair> pair = handshake(loop, good_server(), verifying_client(), "127.0.0.1");
   ASSERT_TRUE(pair);
+  // Both ends count as handshakes; only the client end is popgate's upstream side.
+  EXPECT_EQ(tls_counters().handshakes, handshakes_before + 2);
+  EXPECT_EQ(tls_counters().client_handshakes, client_handshakes_before + 1);
   EXPECT_EQ(pair->client->protocol_version(), "TLSv1.3");
   RecordingHandler server;
   pair->server->set_handler(&server);
@@ -496,6 +501,7 @@ TEST_F(TlsTransportTest, GarbageInsteadOfAClientHelloFailsAtOnce) {
     ConnectedPair tcp = connect_pair(loop);
     ASSERT_TRUE(tcp.server && tcp.client);
     uint64_t failures_before = tls_counters().handshake_failures;
+    uint64_t client_failures_before = tls_counters().client_handshake_failures;
     Outcome outcome;
     std::unique_ptr<TlsTransport> server =
         TlsTransport::accept(loop, std::move(tcp.server), good_server(), 5'000, outcome.callback());
@@ -511,6 +517,7 @@ TEST_F(TlsTransportTest, GarbageInsteadOfAClientHelloFailsAtOnce) {
     EXPECT_EQ(outcome.status->error().kind, ErrorKind::Temporary);
     EXPECT_EQ(outcome.detail(), c.reason);
     EXPECT_EQ(tls_counters().handshake_failures, failures_before + 1);
+    EXPECT_EQ(tls_counters().client_handshake_failures, client_failures_before) << "a server-side failure";
     EXPECT_TRUE(run_until(loop, [&] { return raw_client.ends > 0; }));  // the server closed
     server.reset();
     run_for(loop, 20);
