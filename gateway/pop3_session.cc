@@ -54,7 +54,7 @@ void Pop3Session::start() {
   log::Line(log::Level::Info, "session_open")
       .field("session", id_)
       .field("peer", client_->peer().address + ":" + std::to_string(client_->peer().port))
-      .field("implicit_tls", implicit_tls_);
+      .field("listener", implicit_tls_ ? "pop3s" : "pop3");
   if (implicit_tls_) return start_tls(/*implicit=*/true);
   client_->set_handler(this);
   greet();
@@ -74,9 +74,9 @@ void Pop3Session::start_tls(bool implicit) {
   // The plain transport goes inside the TLS one; "+OK Begin TLS" is already queued on it, ahead
   // of the handshake. Plaintext the client pipelined after STLS stays in Pop3Server's buffer,
   // which tls_started() throws away (CVE-2011-0411).
-  client_ = io::TlsTransport::accept(context_.loop, std::move(client_), std::move(certificate),
-                                     config_->tls_handshake_timeout_ms,
-                                     [this, implicit](Status status) { on_tls_ready(std::move(status), implicit); });
+  client_ = io::TlsTransport::accept(
+      context_.loop, std::move(client_), std::move(certificate), config_->tls_handshake_timeout_ms,
+      [this, implicit](Status status) { on_tls_ready(std::move(status), implicit); });
   client_->set_handler(this);
 }
 
@@ -111,6 +111,7 @@ void Pop3Session::shut_down() {
 void Pop3Session::on_data(std::string_view data) {
   if (finished_) return;
   metrics_.downstream_received(data.size());
+  bytes_in_ += data.size();
   server_.receive(data);
   if (!server_.wants_input()) client_->stop_reading();
   pump();
@@ -215,7 +216,10 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
     if (!lock_) {
       metrics_.auth_failed(auth_mechanism_, ErrorKind::InUse);
       retire_mailbox();
-      log::Line(log::Level::Info, "login_failed").field("session", id_).field("user", user_).field("class", "in_use");
+      log::Line(log::Level::Info, "login_failed")
+          .field("session", id_)
+          .field("user", user_)
+          .field("class", "in_use");
       user_.clear();
       server_.auth_failed(ErrorKind::InUse);
       return pump();
@@ -244,8 +248,9 @@ void Pop3Session::retrieve(const pop3::Retrieve& request) {
   top_filter_.reset();
   if (request.top_lines) top_filter_.emplace(*request.top_lines);
   operation_began_ns_ = uv_hrtime();
-  mailbox_->fetch(snapshot_.messages[request.index], request.top_lines ? FetchKind::HeadFirst : FetchKind::Whole,
-                  *this, [this](Status status) { on_retrieved(std::move(status)); });
+  mailbox_->fetch(snapshot_.messages[request.index],
+                  request.top_lines ? FetchKind::HeadFirst : FetchKind::Whole, *this,
+                  [this](Status status) { on_retrieved(std::move(status)); });
 }
 
 void Pop3Session::on_body_start() {
@@ -284,7 +289,8 @@ void Pop3Session::on_retrieved(Status status) {
   size_t index = *retrieving_;
   retrieving_.reset();
   if (!status) {
-    log::Line(status.error().kind == ErrorKind::NotFound ? log::Level::Info : log::Level::Warn, "retrieve_failed")
+    log::Line(status.error().kind == ErrorKind::NotFound ? log::Level::Info : log::Level::Warn,
+              "retrieve_failed")
         .field("session", id_)
         .field("message", static_cast<uint64_t>(index + 1))
         .field("class", to_string(status.error().kind))
@@ -355,8 +361,12 @@ void Pop3Session::finish(std::string_view outcome) {
   log::Line(log::Level::Info, "session_close")
       .field("session", id_)
       .field("user", user_)
+      .field("listener", implicit_tls_ ? "pop3s" : "pop3")
+      .field("tls", client_->secure())
       .field("outcome", outcome)
       .field("action", action_)
+      .field("commands", commands_)
+      .field("bytes_in", bytes_in_)
       .field("bytes_out", bytes_out_)
       .field("retrieved", retrieved_)
       .field("deleted", deleted_)
@@ -382,6 +392,7 @@ void Pop3Session::record_commands(uint64_t began_ns) {
     if (record.mark == pop3::CommandMark::Began) {
       command_began_ns_ = began_ns;
     } else {
+      ++commands_;
       metrics_.command_completed(record.keyword, record.mark == pop3::CommandMark::Ok,
                                  static_cast<double>(now_ns - command_began_ns_) / 1e9);
     }

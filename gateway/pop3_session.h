@@ -103,9 +103,10 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   bool upstream_paused_ = false;
   std::string out_;  // reused output buffer
 
-  std::string user_;           // for the log, once authenticated
+  std::string user_;                 // for the log, once authenticated
   std::string action_ = "greeting";  // what the session is doing, for every log line
-  uint64_t commands_ = 0;
+  uint64_t commands_ = 0;            // completed POP3 commands
+  uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
   uint64_t retrieved_ = 0;
   uint64_t deleted_ = 0;

@@ -1,12 +1,15 @@
 // Pop3Session driven end to end against an in-memory client and a scripted Mailbox.
 #include "gateway/pop3_session.h"
 
-#include <chrono>
-#include <map>
-#include <thread>
-
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "gateway/log.h"
+#include "tests/unit/gateway/captured_stderr.h"
 #include "tests/unit/gateway/session_fakes.h"
 
 namespace popgate {
@@ -46,7 +49,8 @@ class Pop3SessionTest : public ::testing::Test {
 
   Client connect(bool loopback = true) {
     if (!context_) {
-      context_ = std::make_unique<SessionContext>(SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
+      context_ = std::make_unique<SessionContext>(
+          SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
       context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
     }
     Client client;
@@ -76,7 +80,8 @@ class Pop3SessionTest : public ::testing::Test {
 
   // Everything the client got since the last call, once it contains `until`.
   std::string read_until(Client& client, std::string_view until) {
-    bool found = run_until([&] { return client.io->written.find(until, client.read_pos) != std::string::npos; });
+    bool found =
+        run_until([&] { return client.io->written.find(until, client.read_pos) != std::string::npos; });
     EXPECT_TRUE(found) << "never saw '" << until << "' in: " << client.io->written.substr(client.read_pos);
     auto end = client.io->written.find(until, client.read_pos);
     if (end == std::string::npos) return client.io->written.substr(client.read_pos);
@@ -318,6 +323,44 @@ TEST_F(Pop3SessionTest, ShutdownClosesWithoutUpdate) {
   EXPECT_EQ(read_until(client, "\r\n"), "-ERR [SYS/TEMP] Server shutting down.\r\n");
   ASSERT_TRUE(run_until([&] { return finished(client); }));
   EXPECT_TRUE(upstream_.commits.empty());
+}
+
+}  // namespace
+}  // namespace popgate
+
+namespace popgate {
+namespace {
+
+// The session's closing log line carries what an operator needs to account for it.
+TEST_F(Pop3SessionTest, SessionCloseLogLineAccountsForTheSession) {
+  const log::Format previous = log::format();
+  log::set_format(log::Format::Json);
+  testing::CapturedStderr captured;
+  Client client = connect();
+  login(client);
+  command(client, "RETR 1", "\r\n.\r\n");
+  command(client, "DELE 2");
+  command(client, "QUIT");
+  ASSERT_TRUE(run_until([&] { return finished(client); }));
+  log::set_format(previous);
+  nlohmann::json close;
+  for (const auto& line : captured.lines()) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (!entry.is_discarded() && entry.value("event", "") == "session_close") close = entry;
+  }
+  ASSERT_TRUE(close.is_object()) << captured.text();
+  EXPECT_EQ(close["user"], "alice");
+  EXPECT_EQ(close["listener"], "pop3");
+  EXPECT_EQ(close["tls"], false);
+  EXPECT_EQ(close["outcome"], "quit");
+  EXPECT_EQ(close["commands"], 5);  // USER, PASS, RETR, DELE, QUIT
+  EXPECT_EQ(close["bytes_in"],
+            std::string("USER alice\r\nPASS secret\r\nRETR 1\r\nDELE 2\r\nQUIT\r\n").size());
+  EXPECT_EQ(close["bytes_out"], client.io->written.size());
+  EXPECT_EQ(close["retrieved"], 1);
+  EXPECT_EQ(close["deleted"], 1);
+  EXPECT_TRUE(close["duration_s"].is_number());
+  for (const auto& line : captured.lines()) EXPECT_EQ(line.find("secret"), std::string::npos) << line;
 }
 
 }  // namespace
