@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds, runs unit and integration tests.
+# The whole test suite: installs what is missing, builds, runs unit and integration tests,
+# then the same suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# POPGATE_SANITIZERS=0 skips the second run (it adds a build and a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 build_dir=${BUILD_DIR:-build}
-cd "$build_dir"
-ctest --output-on-failure -j "$(nproc)" --timeout 600 "$@"
+(cd "$build_dir" && ctest --output-on-failure -j "$(nproc)" --timeout 600 "$@")
+
+if [ "${POPGATE_SANITIZERS:-1}" != 0 ]; then
+  sanitize="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
+    -DCMAKE_EXE_LINKER_FLAGS="$sanitize" >/dev/null
+  cmake --build build-asan -j "$(nproc)"
+  # Every test, popgate processes included, with leak checks; deploy_* check the release
+  # binary's libraries against the container image, which a sanitizer build cannot match.
+  (cd build-asan &&
+    ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --output-on-failure -j "$(nproc)" --timeout 900 -E '^deploy_' "$@")
+fi
