@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <vector>
@@ -109,7 +111,9 @@ TEST(ConfigTest, ErrorsNameTheProblem) {
 class ConfigFileTest : public ::testing::Test {
  protected:
   std::string write(const std::string& json) {
-    path_ = ::testing::TempDir() + "popgate-config-" + std::to_string(counter_++) + ".json";
+    // ctest runs test processes side by side: the pid keeps their files apart.
+    path_ = ::testing::TempDir() + "popgate-config-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) +
+            ".json";
     std::ofstream(path_) << json;
     return path_;
   }
@@ -263,7 +267,8 @@ std::string environment_error_of(std::vector<const char*> args, const std::vecto
 class ConfigEnvironmentTest : public ::testing::Test {
  protected:
   std::string write(const std::string& json) {
-    paths_.push_back(::testing::TempDir() + "popgate-env-config-" + std::to_string(paths_.size()) + ".json");
+    paths_.push_back(::testing::TempDir() + "popgate-env-config-" + std::to_string(getpid()) + "-" +
+                     std::to_string(paths_.size()) + ".json");
     std::ofstream(paths_.back()) << json;
     return paths_.back();
   }
