@@ -8,31 +8,15 @@
 #include "gateway/io/socket_address.h"
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
+#include "protocol/common/ascii.h"
 
 namespace popgate {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-         });
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+using ascii::iequals;
+using ascii::istarts_with;
+using ascii::lower;
+using ascii::upper;
 
 // The value of FETCH item `name` ("UID", "RFC822.SIZE"), or of the first item whose
 // name starts with `name` when it ends in '['.
@@ -62,7 +46,8 @@ std::optional<uint32_t> parse_u32(std::string_view text) {
 
 // "[UIDVALIDITY 3857529045]" arrives as code "UIDVALIDITY 3857529045".
 std::optional<uint32_t> code_number(std::string_view code, std::string_view name) {
-  if (!istarts_with(code, name) || code.size() <= name.size() + 1 || code[name.size()] != ' ') return std::nullopt;
+  if (!istarts_with(code, name) || code.size() <= name.size() + 1 || code[name.size()] != ' ')
+    return std::nullopt;
   std::string_view rest = code.substr(name.size() + 1);
   return parse_u32(rest.substr(0, rest.find(' ')));
 }
@@ -95,19 +80,23 @@ struct ImapMailbox::FetchState {
   FetchKind kind = FetchKind::Whole;
   BodySink* sink = nullptr;
   Done done;
-  uint64_t offset = 0;       // next partial-fetch offset (TOP)
-  bool started = false;      // on_body_start() was called
-  bool wants_more = true;    // the sink still takes chunks
-  bool got_body = false;     // the current command delivered a body item
-  bool in_body = false;      // inside the body literal
-  uint64_t chunk_octets = 0; // body octets the current command delivered
+  uint64_t offset = 0;        // next partial-fetch offset (TOP)
+  bool started = false;       // on_body_start() was called
+  bool wants_more = true;     // the sink still takes chunks
+  bool got_body = false;      // the current command delivered a body item
+  bool in_body = false;       // inside the body literal
+  uint64_t chunk_octets = 0;  // body octets the current command delivered
 };
 
 ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings) : loop_(loop), settings_(settings) {}
 
-ImapMailbox::~ImapMailbox() { *alive_ = false; }
+ImapMailbox::~ImapMailbox() {
+  *alive_ = false;
+}
 
-bool ImapMailbox::has_capability(std::string_view name) const { return capabilities_.count(upper(name)) > 0; }
+bool ImapMailbox::has_capability(std::string_view name) const {
+  return capabilities_.count(upper(name)) > 0;
+}
 
 void ImapMailbox::defer_done(Done done, Status status) {
   std::weak_ptr<bool> alive = alive_;
@@ -121,8 +110,9 @@ void ImapMailbox::defer_done(Done done, Status status) {
 void ImapMailbox::open(Credentials credentials, OpenDone done) {
   credentials_ = std::move(credentials);
   open_done_ = std::move(done);
-  connecting_ = io::connect_tcp(loop_, settings_.host, settings_.port, settings_.timeout_ms,
-                                [this](Result<io::TransportPtr> transport) { on_connected(std::move(transport)); });
+  connecting_ =
+      io::connect_tcp(loop_, settings_.host, settings_.port, settings_.timeout_ms,
+                      [this](Result<io::TransportPtr> transport) { on_connected(std::move(transport)); });
 }
 
 void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
@@ -130,8 +120,8 @@ void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
   loop_.defer([operation = std::shared_ptr<io::ConnectOperation>(std::move(connecting_))] {});
   if (!transport) return finish_open(transport.error());
   if (settings_.tls != UpstreamTls::Implicit) return start_session(std::move(transport).value());
-  handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context, settings_.host,
-                                           settings_.tls_handshake_timeout_ms,
+  handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context,
+                                           settings_.host, settings_.tls_handshake_timeout_ms,
                                            [this](Status status) { on_tls_ready(std::move(status)); });
 }
 
@@ -139,7 +129,8 @@ void ImapMailbox::on_tls_ready(Status status) {
   if (!status) {
     // Not destroyed inside its own callback.
     loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(handshaking_))] {});
-    return finish_open(make_error(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail));
+    return finish_open(
+        make_error(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail));
   }
   tls_active_ = true;
   start_session(std::move(handshaking_));
@@ -159,9 +150,11 @@ void ImapMailbox::on_greeting(Result<imap::Response> greeting) {
       break;
     case imap::StatusKind::PreAuth:
       // A gateway that accepted PREAUTH would let any password through.
-      return finish_open(make_error(ErrorKind::Permanent, "upstream greeted with PREAUTH; refusing to skip the login"));
+      return finish_open(
+          make_error(ErrorKind::Permanent, "upstream greeted with PREAUTH; refusing to skip the login"));
     case imap::StatusKind::Bye:
-      return finish_open(make_error(ErrorKind::Temporary, "upstream refused the connection: " + describe(response)));
+      return finish_open(
+          make_error(ErrorKind::Temporary, "upstream refused the connection: " + describe(response)));
     default:
       return finish_open(make_error(ErrorKind::Protocol, "unexpected greeting: " + describe(response)));
   }
@@ -174,9 +167,10 @@ void ImapMailbox::secure_then_login() {
   if (settings_.tls != UpstreamTls::StartTls || tls_active_) return login();
   if (!has_capability("STARTTLS")) {
     if (is_loopback_host(settings_.host)) return login();
-    return finish_open(make_error(ErrorKind::Permanent,
-                                  "upstream does not offer STARTTLS; refusing to send the password in the clear "
-                                  "(imap://HOST?tls=none allows it)"));
+    return finish_open(
+        make_error(ErrorKind::Permanent,
+                   "upstream does not offer STARTTLS; refusing to send the password in the clear "
+                   "(imap://HOST?tls=none allows it)"));
   }
   connection_->run(connection_->builder().starttls(), {}, [this](Result<imap::Response> result) {
     if (!result) return finish_open(result.error());
@@ -201,7 +195,8 @@ void ImapMailbox::request_capabilities(void (ImapMailbox::*next)()) {
                    [this, next](Result<imap::Response> result) {
                      if (!result) return finish_open(result.error());
                      if (result.value().status != imap::StatusKind::Ok) {
-                       return finish_open(make_error(ErrorKind::Protocol, "CAPABILITY failed: " + describe(result.value())));
+                       return finish_open(
+                           make_error(ErrorKind::Protocol, "CAPABILITY failed: " + describe(result.value())));
                      }
                      (this->*next)();
                    });
@@ -222,7 +217,8 @@ void ImapMailbox::login() {
     if (!result) return finish_open(result.error());
     const imap::Response& response = result.value();
     if (response.status == imap::StatusKind::No) {
-      return finish_open(make_error(classify_no(response, ErrorKind::Auth), "upstream refused the login: " + describe(response)));
+      return finish_open(make_error(classify_no(response, ErrorKind::Auth),
+                                    "upstream refused the login: " + describe(response)));
     }
     if (response.status != imap::StatusKind::Ok) {
       return finish_open(make_error(ErrorKind::Protocol, "login failed: " + describe(response)));
@@ -238,24 +234,26 @@ void ImapMailbox::login() {
 void ImapMailbox::select_mailbox() {
   CommandObserver observer;
   observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
-  connection_->run(connection_->builder().select(settings_.mailbox), std::move(observer),
-                   [this](Result<imap::Response> result) {
-                     if (!result) return finish_open(result.error());
-                     const imap::Response& response = result.value();
-                     if (response.status == imap::StatusKind::No) {
-                       ErrorKind kind = istarts_with(response.code, "NONEXISTENT") ? ErrorKind::Permanent
-                                                                                   : classify_no(response, ErrorKind::Temporary);
-                       return finish_open(make_error(kind, "SELECT " + log::sanitize(settings_.mailbox) +
-                                                               " failed: " + describe(response)));
-                     }
-                     if (response.status != imap::StatusKind::Ok) {
-                       return finish_open(make_error(ErrorKind::Protocol, "SELECT failed: " + describe(response)));
-                     }
-                     if (uidvalidity_ == 0) {
-                       return finish_open(make_error(ErrorKind::Protocol, "SELECT gave no UIDVALIDITY"));
-                     }
-                     take_snapshot();
-                   });
+  connection_->run(
+      connection_->builder().select(settings_.mailbox), std::move(observer),
+      [this](Result<imap::Response> result) {
+        if (!result) return finish_open(result.error());
+        const imap::Response& response = result.value();
+        if (response.status == imap::StatusKind::No) {
+          ErrorKind kind = istarts_with(response.code, "NONEXISTENT")
+                               ? ErrorKind::Permanent
+                               : classify_no(response, ErrorKind::Temporary);
+          return finish_open(make_error(
+              kind, "SELECT " + log::sanitize(settings_.mailbox) + " failed: " + describe(response)));
+        }
+        if (response.status != imap::StatusKind::Ok) {
+          return finish_open(make_error(ErrorKind::Protocol, "SELECT failed: " + describe(response)));
+        }
+        if (uidvalidity_ == 0) {
+          return finish_open(make_error(ErrorKind::Protocol, "SELECT gave no UIDVALIDITY"));
+        }
+        take_snapshot();
+      });
 }
 
 void ImapMailbox::take_snapshot() {
@@ -271,29 +269,31 @@ void ImapMailbox::take_snapshot() {
     const imap::Value* uid = fetch_item(response, "UID");
     const imap::Value* size = fetch_item(response, "RFC822.SIZE");
     // A FETCH without both is an unsolicited flag update: not part of the listing.
-    if (!uid || !size || uid->kind != imap::ValueKind::Number || size->kind != imap::ValueKind::Number) return;
+    if (!uid || !size || uid->kind != imap::ValueKind::Number || size->kind != imap::ValueKind::Number)
+      return;
     if (uid->number == 0 || uid->number > UINT32_MAX) return;
     uids_and_sizes->emplace_back(static_cast<uint32_t>(uid->number), size->number);
   };
-  connection_->run(connection_->builder().uid_fetch("1:*", "(UID RFC822.SIZE)"), std::move(observer),
-                   [this, uids_and_sizes](Result<imap::Response> result) {
-                     if (!result) return finish_open(result.error());
-                     if (result.value().status != imap::StatusKind::Ok) {
-                       return finish_open(make_error(ErrorKind::Temporary, "listing failed: " + describe(result.value())));
-                     }
-                     // UID order is mailbox order (RFC 3501 §2.3.1.1), whatever order the FETCHes came in.
-                     auto& list = *uids_and_sizes;
-                     std::sort(list.begin(), list.end());
-                     list.erase(std::unique(list.begin(), list.end(),
-                                            [](const auto& a, const auto& b) { return a.first == b.first; }),
-                                list.end());
-                     snapshot_.messages.reserve(list.size());
-                     for (const auto& [uid, size] : list) {
-                       snapshot_.messages.push_back(
-                           MessageInfo{std::to_string(uid), size, make_imap_uidl(uid, uidvalidity_)});
-                     }
-                     finish_open(std::move(snapshot_));
-                   });
+  connection_->run(
+      connection_->builder().uid_fetch("1:*", "(UID RFC822.SIZE)"), std::move(observer),
+      [this, uids_and_sizes](Result<imap::Response> result) {
+        if (!result) return finish_open(result.error());
+        if (result.value().status != imap::StatusKind::Ok) {
+          return finish_open(make_error(ErrorKind::Temporary, "listing failed: " + describe(result.value())));
+        }
+        // UID order is mailbox order (RFC 3501 §2.3.1.1), whatever order the FETCHes came in.
+        auto& list = *uids_and_sizes;
+        std::sort(list.begin(), list.end());
+        list.erase(std::unique(list.begin(), list.end(),
+                               [](const auto& a, const auto& b) { return a.first == b.first; }),
+                   list.end());
+        snapshot_.messages.reserve(list.size());
+        for (const auto& [uid, size] : list) {
+          snapshot_.messages.push_back(
+              MessageInfo{std::to_string(uid), size, make_imap_uidl(uid, uidvalidity_)});
+        }
+        finish_open(std::move(snapshot_));
+      });
 }
 
 void ImapMailbox::finish_open(Result<Snapshot> result) {
@@ -399,30 +399,29 @@ void ImapMailbox::fetch_next_chunk() {
   // instead of being served from the upstream's stale view.
   imap::Command command = connection_->builder().uid_fetch(state.message.upstream_id, items);
   auto run = state.offset == 0 ? &ImapConnection::run_synced : &ImapConnection::run;
-  (connection_.get()->*run)(
-      std::move(command), std::move(observer),
-      [this](Result<imap::Response> result) {
-        if (!result) return finish_fetch(result.error());
-        const imap::Response& response = result.value();
-        FetchState& f = *fetch_;
-        if (response.status == imap::StatusKind::Ok) {
-          // UID FETCH of an expunged UID is not an error in IMAP, just silent.
-          if (!f.got_body && !f.started) {
-            return finish_fetch(make_error(ErrorKind::NotFound, "message UID " + f.message.upstream_id + " is gone"));
-          }
-          if (f.kind == FetchKind::HeadFirst && f.wants_more && f.chunk_octets == kTopChunk) {
-            f.offset += kTopChunk;
-            return fetch_next_chunk();
-          }
-          return finish_fetch(Ok{});
-        }
-        if (response.status == imap::StatusKind::No && !f.started &&
-            (istarts_with(response.code, "EXPUNGEISSUED") || istarts_with(response.code, "NONEXISTENT"))) {
-          return finish_fetch(make_error(ErrorKind::NotFound, "message is gone: " + describe(response)));
-        }
-        ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
-        finish_fetch(make_error(kind, "FETCH failed: " + describe(response)));
-      });
+  (connection_.get()->*run)(std::move(command), std::move(observer), [this](Result<imap::Response> result) {
+    if (!result) return finish_fetch(result.error());
+    const imap::Response& response = result.value();
+    FetchState& f = *fetch_;
+    if (response.status == imap::StatusKind::Ok) {
+      // UID FETCH of an expunged UID is not an error in IMAP, just silent.
+      if (!f.got_body && !f.started) {
+        return finish_fetch(
+            make_error(ErrorKind::NotFound, "message UID " + f.message.upstream_id + " is gone"));
+      }
+      if (f.kind == FetchKind::HeadFirst && f.wants_more && f.chunk_octets == kTopChunk) {
+        f.offset += kTopChunk;
+        return fetch_next_chunk();
+      }
+      return finish_fetch(Ok{});
+    }
+    if (response.status == imap::StatusKind::No && !f.started &&
+        (istarts_with(response.code, "EXPUNGEISSUED") || istarts_with(response.code, "NONEXISTENT"))) {
+      return finish_fetch(make_error(ErrorKind::NotFound, "message is gone: " + describe(response)));
+    }
+    ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
+    finish_fetch(make_error(kind, "FETCH failed: " + describe(response)));
+  });
 }
 
 void ImapMailbox::finish_fetch(Status status) {
@@ -447,8 +446,9 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
     return defer_done(std::move(done), make_error(ErrorKind::Temporary, "upstream connection is gone"));
   }
   if (uidvalidity_changed_) {
-    return defer_done(std::move(done),
-                      make_error(ErrorKind::Temporary, "UIDVALIDITY changed during the session; deleting nothing"));
+    return defer_done(
+        std::move(done),
+        make_error(ErrorKind::Temporary, "UIDVALIDITY changed during the session; deleting nothing"));
   }
   std::vector<uint32_t> uids;
   uids.reserve(deleted.size());
@@ -477,18 +477,20 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
     case DeleteMode::Expunge:
       for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Deleted)"));
       auto mark_and_expunge = [this, commands = std::move(commands), uids, done]() mutable {
-        run_sequence(std::move(commands), [this, uids = std::move(uids), done = std::move(done)](Status status) mutable {
-          if (!status) return done(std::move(status));
-          expunge_marked(std::move(uids), std::move(done));
-        });
+        run_sequence(std::move(commands),
+                     [this, uids = std::move(uids), done = std::move(done)](Status status) mutable {
+                       if (!status) return done(std::move(status));
+                       expunge_marked(std::move(uids), std::move(done));
+                     });
       };
       if (has_capability("UIDPLUS")) return mark_and_expunge();
       // Without UIDPLUS, look before touching anything: if another client's message is
       // already \Deleted, a plain EXPUNGE would take it too, so nothing is marked at all.
-      return check_no_foreign_deleted(uids, [mark_and_expunge = std::move(mark_and_expunge), done](Status status) mutable {
-        if (!status) return done(std::move(status));
-        mark_and_expunge();
-      });
+      return check_no_foreign_deleted(
+          uids, [mark_and_expunge = std::move(mark_and_expunge), done](Status status) mutable {
+            if (!status) return done(std::move(status));
+            mark_and_expunge();
+          });
   }
 }
 
@@ -520,21 +522,22 @@ void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done
       }
     }
   };
-  connection_->run(connection_->builder().uid_search("DELETED"), std::move(observer),
-                   [flagged, ours = std::move(ours), done = std::move(done)](Result<imap::Response> result) mutable {
-                     if (!result) return done(result.error());
-                     if (result.value().status != imap::StatusKind::Ok) {
-                       return done(make_error(ErrorKind::Temporary, "SEARCH DELETED failed: " + describe(result.value())));
-                     }
-                     for (uint32_t uid : *flagged) {
-                       if (!std::binary_search(ours.begin(), ours.end(), uid)) {
-                         return done(make_error(ErrorKind::Temporary,
-                                                "another client's message is flagged \\Deleted and the upstream "
-                                                "lacks UIDPLUS; not expunging"));
-                       }
-                     }
-                     done(Ok{});
-                   });
+  connection_->run(
+      connection_->builder().uid_search("DELETED"), std::move(observer),
+      [flagged, ours = std::move(ours), done = std::move(done)](Result<imap::Response> result) mutable {
+        if (!result) return done(result.error());
+        if (result.value().status != imap::StatusKind::Ok) {
+          return done(make_error(ErrorKind::Temporary, "SEARCH DELETED failed: " + describe(result.value())));
+        }
+        for (uint32_t uid : *flagged) {
+          if (!std::binary_search(ours.begin(), ours.end(), uid)) {
+            return done(make_error(ErrorKind::Temporary,
+                                   "another client's message is flagged \\Deleted and the upstream "
+                                   "lacks UIDPLUS; not expunging"));
+          }
+        }
+        done(Ok{});
+      });
 }
 
 void ImapMailbox::run_sequence(std::vector<imap::Command> commands, Done done) {

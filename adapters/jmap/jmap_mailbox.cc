@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "gateway/log.h"
+#include "protocol/common/ascii.h"
 #include "protocol/sasl/base64.h"
 
 namespace popgate {
@@ -13,11 +14,7 @@ bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+using ascii::lower;
 
 // What an HTTP status on an authenticated JMAP request means for the POP3 client.
 Error http_error(int status, std::string_view what) {

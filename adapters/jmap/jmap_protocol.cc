@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "protocol/common/ascii.h"
+
 namespace popgate::jmap {
 namespace {
 
@@ -156,8 +158,7 @@ Result<std::vector<MailboxEntry>> parse_mailbox_get(std::string_view body) {
 }
 
 std::optional<MailboxEntry> find_mailbox(const std::vector<MailboxEntry>& mailboxes, std::string_view name) {
-  std::string upper(name);
-  std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+  const std::string upper = ascii::upper(name);
   for (const auto& mailbox : mailboxes) {
     if (upper == "INBOX" ? mailbox.role == "inbox" : mailbox.name == name) return mailbox;
   }

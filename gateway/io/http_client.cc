@@ -17,25 +17,14 @@
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_transport.h"
+#include "protocol/common/ascii.h"
 
 namespace popgate::io {
 
 namespace {
 
-char lower_char(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), lower_char);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower_char(x) == lower_char(y); });
-}
+using ascii::iequals;
+using ascii::lower;
 
 // Controls, space and DEL never appear in a URL we accept or a request line we send.
 bool has_control_or_space(std::string_view text) {

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/common/ascii.h"
 #include "protocol/imap/imap_response_parser.h"
 
 namespace popgate::imap {
@@ -11,21 +12,9 @@ namespace {
 // A uint64 has at most 20 decimal digits; longer literal sizes are refused before parsing.
 constexpr size_t kMaxNumberDigits = 20;
 
-char to_upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (to_upper(a[i]) != to_upper(b[i])) return false;
-  }
-  return true;
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
+using ascii::iequals;
+using ascii::istarts_with;
+using ascii::to_upper;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';

@@ -3,15 +3,13 @@
 
 #include <limits>
 
+#include "protocol/common/ascii.h"
+
 namespace popgate::pop3 {
 
 namespace {
 
 constexpr char kSeparator = ' ';  // RFC 1939 §3: "separated by a single SPACE character"
-
-char ascii_upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
 
 }  // namespace
 
@@ -52,11 +50,7 @@ std::optional<uint64_t> parse_number(std::string_view text) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (ascii_upper(a[i]) != ascii_upper(b[i])) return false;
-  }
-  return true;
+  return ascii::iequals(a, b);
 }
 
 }  // namespace popgate::pop3
