@@ -18,10 +18,15 @@
 
 namespace popgate {
 
+// What `password` holds: a password, or an OAuth2 access token (RFC 6750) that the adapter
+// presents as IMAP AUTHENTICATE XOAUTH2/OAUTHBEARER or an HTTP Bearer header.
+enum class CredentialKind { Password, BearerToken };
+
 struct Credentials {
-  std::string mechanism;   // how the client proved it: "USER" or "PLAIN"
+  std::string mechanism;   // how the client proved it: "USER", "PLAIN", "XOAUTH2", "OAUTHBEARER"
   std::string user;
-  SecretString password;
+  SecretString password;   // the password or, for CredentialKind::BearerToken, the access token
+  CredentialKind kind = CredentialKind::Password;
 };
 
 // One message of the frozen maildrop. Sessions address messages upstream only by

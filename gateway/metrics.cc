@@ -24,9 +24,9 @@ constexpr std::array<std::string_view, 15> kCommandKeywords = {"USER", "PASS", "
 static_assert(kCommandKeywords.size() == 15 && kCommandKeywords.back() == "UNKNOWN");
 
 constexpr std::array<const char*, 2> kListenerNames = {"pop3", "pop3s"};
-constexpr std::array<const char*, 2> kMechanismNames = {"user", "plain"};
+constexpr std::array<const char*, 4> kMechanismNames = {"user", "plain", "xoauth2", "oauthbearer"};
 // Index 0 is success; the rest are the classes a failed login is answered with.
-constexpr std::array<const char*, 5> kAuthResultNames = {"ok", "auth", "temporary", "permanent", "in_use"};
+constexpr std::array<const char*, 6> kAuthResultNames = {"ok", "auth", "temporary", "permanent", "in_use", "login_delay"};
 constexpr std::array<const char*, 3> kOperationNames = {"open", "fetch", "commit"};
 constexpr std::array<const char*, 2> kTlsSideNames = {"downstream", "upstream"};
 
@@ -38,6 +38,8 @@ size_t auth_result_index(ErrorKind kind) {
       return 4;
     case ErrorKind::Permanent:
       return 3;
+    case ErrorKind::LoginDelay:
+      return 5;
     default:
       return 2;  // temporary: -ERR [SYS/TEMP]
   }

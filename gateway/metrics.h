@@ -52,7 +52,7 @@ class GaugeToken {
 
 // Label values. The lists are closed: a label never carries a user, an address or peer text.
 enum class Listener { Pop3, Pop3s };  // plain/STLS, implicit TLS
-enum class AuthMechanism { User, Plain };
+enum class AuthMechanism { User, Plain, Xoauth2, Oauthbearer };
 enum class UpstreamOperation { Open, Fetch, Commit };
 enum class TlsSide { Downstream, Upstream };
 
@@ -125,7 +125,7 @@ class Metrics {
     prometheus::Histogram* duration = nullptr;
   };
   static constexpr size_t kCommands = 15;  // the 14 POP3 keywords popgate knows, and UNKNOWN
-  static constexpr size_t kAuthResults = 5;
+  static constexpr size_t kAuthResults = 6;
   static constexpr size_t kAuthOk = 0;
   static size_t mechanism_index(AuthMechanism mechanism) { return static_cast<size_t>(mechanism); }
   UpstreamMetrics& add_upstream(const std::string& adapter);  // mutex_ held
@@ -135,7 +135,7 @@ class Metrics {
   std::array<prometheus::Gauge*, 2> sessions_active_{};
   std::array<prometheus::Counter*, 2> sessions_total_{};
   std::array<CommandMetrics, kCommands> commands_{};
-  std::array<std::array<prometheus::Counter*, kAuthResults>, 2> auth_{};
+  std::array<std::array<prometheus::Counter*, kAuthResults>, 4> auth_{};
   prometheus::Counter* received_bytes_ = nullptr;
   prometheus::Counter* sent_bytes_ = nullptr;
   prometheus::Counter* retrieved_ = nullptr;

@@ -174,7 +174,10 @@ void Pop3Session::arm_idle_timer() {
 void Pop3Session::authenticate(pop3::Authenticate&& request) {
   action_ = "logging in upstream";
   user_ = request.user;
-  auth_mechanism_ = request.mechanism == "PLAIN" ? AuthMechanism::Plain : AuthMechanism::User;
+  auth_mechanism_ = request.mechanism == "PLAIN"         ? AuthMechanism::Plain
+                    : request.mechanism == "XOAUTH2"     ? AuthMechanism::Xoauth2
+                    : request.mechanism == "OAUTHBEARER" ? AuthMechanism::Oauthbearer
+                                                         : AuthMechanism::User;
   mailbox_ = context_.mailboxes.create();
   upstream_metrics_ = &metrics_.upstream(mailbox_->kind());
   upstream_connection_ = upstream_metrics_->connection();

@@ -9,6 +9,7 @@ const char* to_string(ErrorKind kind) {
     case ErrorKind::Temporary: return "temporary";
     case ErrorKind::Permanent: return "permanent";
     case ErrorKind::InUse: return "in_use";
+    case ErrorKind::LoginDelay: return "login_delay";
     case ErrorKind::NotFound: return "not_found";
     case ErrorKind::Protocol: return "protocol";
     case ErrorKind::Internal: return "internal";

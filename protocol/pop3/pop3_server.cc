@@ -569,6 +569,9 @@ void Pop3Server::auth_failed(ErrorKind kind) {
     case ErrorKind::Permanent:
       reply("-ERR [SYS/PERM] Mailbox unavailable.");
       break;
+    case ErrorKind::LoginDelay:
+      reply("-ERR [LOGIN-DELAY] Too many attempts; try again later.");
+      break;
     default:
       reply(kTemporaryFailure);
       break;
