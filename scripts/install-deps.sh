@@ -5,12 +5,17 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libuv1-dev android-libboringssl-dev nlohmann-json3-dev prometheus-cpp-dev
+  # libxcrypt: crypt_rn for local account password hashes (libcrypt1 itself is in every image)
+  libcrypt-dev
   libgtest-dev googletest node-llhttp
   dovecot-core dovecot-imapd dovecot-pop3d
   cyrus-common cyrus-caldav sasl2-bin
   curl fetchmail python3 openssl ca-certificates procps iproute2
   # deploy/ checks: a real Prometheus server scrapes popgate; promtool checks the alert rules.
   prometheus python3-yaml
+  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes (only recommended by clang-14), and
+  # llvm-symbolizer for readable crash stacks.
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -4,11 +4,16 @@
 # POPGATE_SANITIZERS=0 skips the second run (it adds a build and a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Read and dropped before any test runs: the integration tests' popgate processes inherit this
+# environment, and popgate refuses unknown POPGATE_* variables.
+run_fuzz=${POPGATE_FUZZ:-1}
+run_sanitizers=${POPGATE_SANITIZERS:-1}
+unset POPGATE_FUZZ POPGATE_SANITIZERS
 scripts/build.sh
 build_dir=${BUILD_DIR:-build}
 (cd "$build_dir" && ctest --output-on-failure -j "$(nproc)" --timeout 600 "$@")
 
-if [ "${POPGATE_SANITIZERS:-1}" != 0 ]; then
+if [ "$run_sanitizers" != 0 ]; then
   sanitize="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug \
     -DCMAKE_C_FLAGS="$sanitize" -DCMAKE_CXX_FLAGS="$sanitize" \
@@ -19,4 +24,10 @@ if [ "${POPGATE_SANITIZERS:-1}" != 0 ]; then
   (cd build-asan &&
     ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --output-on-failure -j "$(nproc)" --timeout 900 -E '^deploy_' "$@")
+fi
+
+# libFuzzer targets (tests/fuzz), each for FUZZ_SECONDS (60) on a copy of its seed corpus, two at
+# a time; any crash, leak or timeout fails. POPGATE_FUZZ=0 skips them (a clang build and ~5 minutes).
+if [ "$run_fuzz" != 0 ]; then
+  scripts/fuzz.sh
 fi

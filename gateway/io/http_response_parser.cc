@@ -9,6 +9,7 @@
 
 #include <llhttp.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace popgate::io {
@@ -96,6 +97,12 @@ HttpResponseStep HttpResponseParser::parse(std::string_view input) {
   if (input.empty() && !paused_) return {};
 
   const bool in_head = state_ == State::Idle || state_ == State::Head;
+  if (in_head) {
+    // llhttp sees at most one octet past the head limit, so the limit trips at the same octet
+    // however the head was split, before a malformed octet further on could be reported instead.
+    const size_t left = limits_.max_header_bytes - std::min(head_bytes_, limits_.max_header_bytes);
+    input = input.substr(0, left + 1);
+  }
   const char* begin = input.empty() ? kNothing : input.data();
   llhttp_resume(parser_.get());
   paused_ = false;
@@ -126,6 +133,12 @@ HttpResponseStep HttpResponseParser::parse(std::string_view input) {
   if (in_head && head_bytes_ > limits_.max_header_bytes) {
     pending_count_ = 0;
     return fail(HttpResponseParseError::TooLarge, "response headers too large");
+  }
+  // The next head counts from the end of this message (octets before its status line included),
+  // not from llhttp's message begin, which a split can move to another execute.
+  if (std::find(pending_, pending_ + pending_count_, HttpResponseEvent::MessageComplete) !=
+      pending_ + pending_count_) {
+    head_bytes_ = 0;
   }
   if (pending_count_ > 0) return pop_pending(consumed);
   HttpResponseStep step;
@@ -205,10 +218,7 @@ void HttpResponseParser::store_header() {
 }
 
 int HttpResponseParser::on_message_begin() {
-  if (!interim_) {
-    head_bytes_ = 0;
-    stored_bytes_ = 0;
-  }
+  if (!interim_) stored_bytes_ = 0;
   interim_ = false;
   state_ = State::Head;
   head_ = {};

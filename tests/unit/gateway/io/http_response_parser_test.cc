@@ -526,6 +526,57 @@ TEST(HttpResponseParser, HeaderLimitIsConfigurable) {
   EXPECT_EQ(parsed.body.size(), 5000u);
 }
 
+// Found by fuzz_http_response_parser: a malformed header past the head limit was reported as
+// Malformed when the head arrived in one read, but as TooLarge when it arrived in pieces.
+TEST(HttpResponseParser, HeadLimitTripsAtTheSameOctetWhateverTheSplit) {
+  // Whitespace is not stored, so only the count of raw head octets reaches the limit.
+  const std::string wire =
+      "HTTP/1.1 200 OK\r\nX-A:" + std::string(200, ' ') + "v\r\nX-B: a" + std::string(1, '\0') + "b\r\n\r\n";
+  const HttpResponseLimits limits{.max_header_bytes = 100};
+  Parsed whole = parse_pieces({wire}, false, false, limits);
+  EXPECT_EQ(whole.error_kind, HttpResponseParseError::TooLarge) << whole.reason;
+  for (size_t split = 1; split < wire.size(); ++split) {
+    Parsed parsed = parse_pieces({wire.substr(0, split), wire.substr(split)}, false, false, limits);
+    EXPECT_EQ(parsed.error_kind, HttpResponseParseError::TooLarge)
+        << "split at " << split << ": " << parsed.reason;
+  }
+  // Within the limit, the same malformed header is Malformed, also whatever the split.
+  const HttpResponseLimits roomy{.max_header_bytes = 1024};
+  EXPECT_EQ(parse_pieces({wire}, false, false, roomy).error_kind, HttpResponseParseError::Malformed);
+  EXPECT_EQ(parse_pieces({wire.substr(0, 30), wire.substr(30)}, false, false, roomy).error_kind,
+            HttpResponseParseError::Malformed);
+}
+
+// Found by fuzz_http_response_parser: the octets between two responses (a stray CRLF) counted
+// toward the next head only when they came in the same read as it, so a head at the limit
+// passed or failed depending on the split.
+TEST(HttpResponseParser, OctetsBeforeAHeadCountWhateverTheSplit) {
+  const std::string first = "HTTP/1.1 204 No Content\r\n\r\n";
+  const std::string start = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: ";
+  const std::string second = start + std::string(100 - start.size() - 4, 'a') + "\r\n\r\n";
+  ASSERT_EQ(second.size(), 100u);
+  auto fails = [](const std::vector<std::string>& pieces) {
+    HttpResponseParser parser({.max_header_bytes = 100});
+    for (const std::string& piece : pieces) {
+      std::string_view input = piece;
+      for (;;) {
+        HttpResponseStep step = parser.parse(input);
+        if (step.status == HttpResponseParseStatus::Error) return true;
+        input.remove_prefix(step.consumed);
+        if (step.status == HttpResponseParseStatus::NeedMore) break;
+      }
+    }
+    return false;
+  };
+  for (const bool stray_crlf : {false, true}) {
+    const std::string wire = first + (stray_crlf ? "\r\n" : "") + second;
+    EXPECT_EQ(fails({wire}), stray_crlf);  // 100 octets fit the limit, 102 do not
+    for (size_t split = 1; split < wire.size(); ++split) {
+      EXPECT_EQ(fails({wire.substr(0, split), wire.substr(split)}), stray_crlf) << "split at " << split;
+    }
+  }
+}
+
 // Parses or returns an error: never a crash, never an event out of order.
 void expect_parses_or_errors(const std::string& bytes, std::mt19937& random) {
   HttpResponseParser parser;
