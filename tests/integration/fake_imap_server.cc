@@ -142,6 +142,12 @@ void FakeImapServer::serve(int fd) {
       literal.resize(header_size + script_.body_bytes_before_drop);
       send_all(fd, literal);
       return;  // drop mid-literal
+    } else if (script_.stall_on_update &&
+               (command.find("STORE") != std::string::npos || command.find("EXPUNGE") != std::string::npos ||
+                command.find("MOVE") != std::string::npos || command.find("COPY") != std::string::npos)) {
+      while (read_line(fd, stop_pipe_[0], buffer, line)) {
+      }
+      return;  // silent until the peer gives up
     } else if (command.rfind("LOGOUT", 0) == 0) {
       send_all(fd, "* BYE logging out\r\n" + tag + " OK Logout completed\r\n");
       return;

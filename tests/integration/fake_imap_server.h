@@ -15,6 +15,7 @@ struct FakeImapScript {
   bool drop_after_login = false;        // close the connection right after a successful login
   uint64_t message_size = 4096;         // RFC822.SIZE and the announced BODY[] literal length
   uint64_t body_bytes_before_drop = 0;  // < message_size: send this much of the literal, then close
+  bool stall_on_update = false;         // never answer STORE, EXPUNGE, MOVE or COPY (stay silent)
 };
 
 class FakeImapServer {

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/integration/child_process.h"
@@ -22,6 +24,9 @@ struct PopgateOptions {
   bool listen_tls = false;
   // "NAME=value" environment variables for popgate (POPGATE_IDLE_TIMEOUT=1, ...).
   std::vector<std::string> environment;
+  // Also --admin 127.0.0.1:<free port> (for metrics()); otherwise --no-admin unless `extra_args`
+  // names the admin endpoint.
+  bool admin = false;
 };
 
 class PopgateProcess {
@@ -51,10 +56,19 @@ class PopgateProcess {
   // Everything popgate wrote to stderr so far.
   std::string log_text() const;
 
+  // 0 unless PopgateOptions::admin.
+  uint16_t admin_port() const { return admin_port_; }
+  // The sum of every sample of the metric `name` (all label sets) in one GET /metrics, e.g.
+  // "popgate_sessions_active"; nullopt if the endpoint did not answer or has no such series.
+  std::optional<double> metric(std::string_view name) const;
+  // How many descriptors popgate holds open (/proc/PID/fd); -1 if it is gone.
+  int open_fds() const;
+
  private:
   TempDir dir_;
   uint16_t port_ = 0;
   uint16_t tls_port_ = 0;
+  uint16_t admin_port_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
 
