@@ -2,6 +2,7 @@
 #include "adapters/imap/imap_connection.h"
 
 #include <cstdio>
+#include <utility>
 #include <variant>
 
 #include "gateway/io/tls_transport.h"
@@ -10,13 +11,17 @@
 namespace popgate {
 
 ImapConnection::ImapConnection(io::Loop& loop, io::TransportPtr transport, uint64_t response_timeout_ms)
-    : loop_(loop), transport_(std::move(transport)), timeout_(loop), response_timeout_ms_(response_timeout_ms) {
+    : loop_(loop),
+      transport_(std::move(transport)),
+      timeout_(loop),
+      response_timeout_ms_(response_timeout_ms) {
   transport_->set_handler(this);
   transport_->start_reading();
 }
 
 ImapConnection::~ImapConnection() {
   *alive_ = false;
+  forget_sensitive_command();
   if (transport_ && !failed_) {
     // RFC 3501 §6.1.3: say goodbye; the transport flushes it and closes on its own.
     imap::Command logout = builder_.logout();
@@ -45,13 +50,15 @@ void ImapConnection::run(imap::Command command, CommandObserver observer, Comman
   done_ = std::move(done);
   next_part_ = 0;
   phase_ = Phase::Command;
-  if (log::enabled(log::Level::Debug)) log::Line(log::Level::Debug, "imap_command").field("command", command_.summary);
+  if (log::enabled(log::Level::Debug))
+    log::Line(log::Level::Debug, "imap_command").field("command", command_.summary);
   send_next_part();
   arm_timeout();
 }
 
 void ImapConnection::run_synced(imap::Command command, CommandObserver observer, CommandDone done) {
-  if (failed_ || command.parts.size() != 1) return run(std::move(command), std::move(observer), std::move(done));
+  if (failed_ || command.parts.size() != 1)
+    return run(std::move(command), std::move(observer), std::move(done));
   imap::Command noop = builder_.noop();
   sync_tag_ = noop.tag;
   command.parts.front().insert(0, noop.parts.front());
@@ -153,8 +160,9 @@ void ImapConnection::handle_response(imap::Response&& response) {
       if (next_part_ < command_.parts.size()) {
         send_next_part();
       } else if (command_.sensitive) {
-        // An unexpected extra SASL challenge: cancel the exchange (RFC 3501 §6.2.2).
-        transport_->write("*\r\n");
+        // An extra SASL challenge: cancel the exchange (RFC 3501 §6.2.2), or acknowledge an
+        // RFC 7628 error challenge so the server sends its NO; a second one is always cancelled.
+        transport_->write(std::exchange(command_.challenge_answer, "*") + "\r\n");
       } else {
         fail(ErrorKind::Protocol, "unexpected continuation request");
       }
@@ -182,7 +190,21 @@ void ImapConnection::handle_response(imap::Response&& response) {
   }
 }
 
+// LOGIN and AUTHENTICATE carry the password: once answered (or failed), no copy stays here.
+// Each part is wiped in place (a short one lives inside the vector, not on the heap).
+void ImapConnection::forget_sensitive_command() {
+  if (!command_.sensitive) return;
+  for (std::string& part : command_.parts) {
+    part.resize(part.capacity());
+    volatile char* p = part.data();
+    for (size_t i = 0; i < part.size(); ++i) p[i] = 0;
+    part.clear();
+  }
+  command_.parts.clear();
+}
+
 void ImapConnection::complete(Result<imap::Response> result) {
+  forget_sensitive_command();
   CommandDone done = std::move(done_);
   done_ = nullptr;
   observer_ = {};
@@ -191,7 +213,8 @@ void ImapConnection::complete(Result<imap::Response> result) {
 
 void ImapConnection::on_end(const io::StreamEnd& end) {
   if (failed_) return;
-  fail(ErrorKind::Temporary, end.clean ? "upstream closed the connection" : "upstream connection failed: " + end.reason);
+  fail(ErrorKind::Temporary,
+       end.clean ? "upstream closed the connection" : "upstream connection failed: " + end.reason);
 }
 
 void ImapConnection::fail(ErrorKind kind, std::string detail) {

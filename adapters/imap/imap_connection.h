@@ -73,6 +73,7 @@ class ImapConnection final : public io::TransportHandler {
   void send_next_part();
   void handle_response(imap::Response&& response);
   void complete(Result<imap::Response> result);
+  void forget_sensitive_command();
   void fail(ErrorKind kind, std::string detail);
   void arm_timeout();
 

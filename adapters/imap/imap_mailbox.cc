@@ -59,8 +59,23 @@ std::string describe(const imap::Response& response) {
   return log::sanitize(text, 200);
 }
 
+// The upstream sheds load or throttles this user: RFC 5530 [UNAVAILABLE] and [LIMIT], the
+// [THROTTLED] some servers send, and the uncoded texts of Exchange Online ("NO Server
+// Unavailable. 15") and Gmail ("Too many simultaneous connections").
+bool is_throttling(const imap::Response& response) {
+  for (std::string_view code : {"UNAVAILABLE", "LIMIT", "THROTTLED"}) {
+    if (istarts_with(response.code, code)) return true;
+  }
+  const std::string text = lower(response.text);
+  for (std::string_view phrase : {"server unavailable", "throttl", "too many"}) {
+    if (text.find(phrase) != std::string::npos) return true;
+  }
+  return false;
+}
+
 // What a tagged NO means for the POP3 client (RFC 5530 response codes).
 ErrorKind classify_no(const imap::Response& response, ErrorKind otherwise) {
+  if (is_throttling(response)) return ErrorKind::Temporary;
   for (std::string_view temporary : {"UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", "OVERQUOTA"}) {
     if (istarts_with(response.code, temporary)) return ErrorKind::Temporary;
   }
@@ -202,23 +217,50 @@ void ImapMailbox::request_capabilities(void (ImapMailbox::*next)()) {
                    });
 }
 
+std::optional<sasl::OAuthMechanism> ImapMailbox::bearer_mechanism() const {
+  // The client's own mechanism when the upstream offers it, else whichever of the two it offers.
+  const bool xoauth2 = has_capability("AUTH=XOAUTH2");
+  const bool oauthbearer = has_capability("AUTH=OAUTHBEARER");
+  if (iequals(credentials_.mechanism, "OAUTHBEARER") && oauthbearer) return sasl::OAuthMechanism::Oauthbearer;
+  if (xoauth2) return sasl::OAuthMechanism::Xoauth2;
+  if (oauthbearer) return sasl::OAuthMechanism::Oauthbearer;
+  return std::nullopt;
+}
+
 void ImapMailbox::login() {
-  bool sasl_plain = has_capability("AUTH=PLAIN");
-  if (has_capability("LOGINDISABLED") && !sasl_plain) {
-    return finish_open(make_error(ErrorKind::Permanent, "upstream refuses plaintext login (LOGINDISABLED)"));
-  }
   auto& builder = connection_->builder();
   builder.set_literal_plus(has_capability("LITERAL+"));
-  imap::Command command = sasl_plain ? builder.authenticate_plain(credentials_.user, credentials_.password,
-                                                                  has_capability("SASL-IR"))
-                                     : builder.login(credentials_.user, credentials_.password);
+  const bool sasl_ir = has_capability("SASL-IR");
+  imap::Command command;
+  if (credentials_.kind == CredentialKind::BearerToken) {
+    const std::optional<sasl::OAuthMechanism> mechanism = bearer_mechanism();
+    if (!mechanism) {
+      credentials_.password.wipe();
+      return finish_open(
+          make_error(ErrorKind::Permanent,
+                     "upstream offers neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER for the bearer token"));
+    }
+    // Without SASL-IR the response follows the "+" (the form Exchange Online expects).
+    command = builder.authenticate_oauth(*mechanism, credentials_.user, credentials_.password, sasl_ir);
+  } else {
+    const bool sasl_plain = has_capability("AUTH=PLAIN");
+    if (has_capability("LOGINDISABLED") && !sasl_plain) {
+      return finish_open(
+          make_error(ErrorKind::Permanent, "upstream refuses plaintext login (LOGINDISABLED)"));
+    }
+    command = sasl_plain ? builder.authenticate_plain(credentials_.user, credentials_.password, sasl_ir)
+                         : builder.login(credentials_.user, credentials_.password);
+  }
   connection_->run(std::move(command), {}, [this](Result<imap::Response> result) {
     credentials_.password.wipe();
     if (!result) return finish_open(result.error());
     const imap::Response& response = result.value();
     if (response.status == imap::StatusKind::No) {
-      return finish_open(make_error(classify_no(response, ErrorKind::Auth),
-                                    "upstream refused the login: " + describe(response)));
+      // A throttled login is [LOGIN-DELAY] for the client (RFC 2449 §8.1.1): retrying at once
+      // only makes it worse. A refused token or password is [AUTH].
+      const ErrorKind kind =
+          is_throttling(response) ? ErrorKind::LoginDelay : classify_no(response, ErrorKind::Auth);
+      return finish_open(make_error(kind, "upstream refused the login: " + describe(response)));
     }
     if (response.status != imap::StatusKind::Ok) {
       return finish_open(make_error(ErrorKind::Protocol, "login failed: " + describe(response)));

@@ -61,6 +61,8 @@ class ImapMailbox final : public Mailbox {
   void secure_then_login();
   void request_capabilities(void (ImapMailbox::*next)());
   void login();
+  // The SASL mechanism that carries a bearer token to this upstream, if it offers one.
+  std::optional<sasl::OAuthMechanism> bearer_mechanism() const;
   void after_login();
   void select_mailbox();
   void take_snapshot();
@@ -83,7 +85,7 @@ class ImapMailbox final : public Mailbox {
   io::TransportPtr handshaking_;  // implicit TLS, until the handshake is done
   std::unique_ptr<ImapConnection> connection_;
   bool tls_active_ = false;
-  std::set<std::string> capabilities_;   // upper case
+  std::set<std::string> capabilities_;  // upper case
   Credentials credentials_;
   OpenDone open_done_;
   uint32_t uidvalidity_ = 0;

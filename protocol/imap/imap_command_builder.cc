@@ -252,6 +252,24 @@ Command ImapCommandBuilder::authenticate_plain(std::string_view user, const Secr
   return command;
 }
 
+// XOAUTH2 (Google) / OAUTHBEARER (RFC 7628 §3.1) with a bearer token; the forms as for PLAIN.
+Command ImapCommandBuilder::authenticate_oauth(sasl::OAuthMechanism mechanism, std::string_view user,
+                                               const SecretString& token, bool sasl_ir) {
+  const SecretString response = sasl::encode_oauth(mechanism, user, token);
+  const std::string name = std::string("AUTHENTICATE ") + sasl::to_string(mechanism);
+  Command command = start(next_tag(), name);
+  command.sensitive = true;
+  command.challenge_answer = std::string(sasl::error_acknowledgement(mechanism));
+  if (sasl_ir) {
+    command.parts.back().append(" ").append(response.reveal()).append("\r\n");
+  } else {
+    finish(command);
+    command.parts.push_back(std::string(response.reveal()) + "\r\n");
+  }
+  command.summary = name + " " + std::string(kRedacted);
+  return command;
+}
+
 // RFC 3501 §6.3.1 SELECT, §6.3.2 EXAMINE.
 Command ImapCommandBuilder::select(std::string_view mailbox) {
   Command command = start(next_tag(), "SELECT");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "protocol/common/secret.h"
+#include "protocol/sasl/oauth_bearer.h"
 
 namespace popgate::imap {
 
@@ -21,7 +22,11 @@ struct Command {
   // Every part but the last ends in a literal announcement "{n}\r\n"; the last ends in CRLF.
   std::vector<std::string> parts;
   bool sensitive = false;  // carries credentials: never log the parts
-  std::string summary;     // what the logs may say, e.g. "UID FETCH 7 (BODY.PEEK[])"
+  // For a sensitive (SASL) command, the line that answers a server challenge after the last part:
+  // "*" cancels (RFC 3501 §6.2.2); XOAUTH2/OAUTHBEARER answer the error challenge with the
+  // acknowledgement the server waits for before its tagged NO (RFC 7628 §3.2.3). Sent once.
+  std::string challenge_answer = "*";
+  std::string summary;  // what the logs may say, e.g. "UID FETCH 7 (BODY.PEEK[])"
 };
 
 class ImapCommandBuilder {
@@ -40,6 +45,10 @@ class ImapCommandBuilder {
   // AUTHENTICATE PLAIN: with SASL-IR (RFC 4959) the response rides on the command;
   // without it, parts[1] is the base64 response sent after the "+" continuation.
   Command authenticate_plain(std::string_view user, const SecretString& password, bool sasl_ir);
+  // AUTHENTICATE XOAUTH2 / OAUTHBEARER with a bearer token, in the same two forms (the second is
+  // the one Exchange Online expects when it does not offer SASL-IR).
+  Command authenticate_oauth(sasl::OAuthMechanism mechanism, std::string_view user, const SecretString& token,
+                             bool sasl_ir);
   Command select(std::string_view mailbox);
   Command examine(std::string_view mailbox);
   // Items, actions and criteria go out verbatim: they are protocol text from the adapter,

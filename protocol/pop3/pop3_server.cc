@@ -13,13 +13,20 @@ namespace popgate::pop3 {
 
 const char* to_string(CloseReason reason) {
   switch (reason) {
-    case CloseReason::None: return "none";
-    case CloseReason::Quit: return "quit";
-    case CloseReason::TooManyBadCommands: return "too many bad commands";
-    case CloseReason::UpdateFailed: return "update failed";
-    case CloseReason::RetrieveFailed: return "upstream failed mid-message";
-    case CloseReason::IdleTimeout: return "idle timeout";
-    case CloseReason::Shutdown: return "shutdown";
+    case CloseReason::None:
+      return "none";
+    case CloseReason::Quit:
+      return "quit";
+    case CloseReason::TooManyBadCommands:
+      return "too many bad commands";
+    case CloseReason::UpdateFailed:
+      return "update failed";
+    case CloseReason::RetrieveFailed:
+      return "upstream failed mid-message";
+    case CloseReason::IdleTimeout:
+      return "idle timeout";
+    case CloseReason::Shutdown:
+      return "shutdown";
   }
   return "none";
 }
@@ -59,11 +66,38 @@ std::string_view trim_spaces(std::string_view text) {
   return text.substr(first, text.find_last_not_of(' ') - first + 1);
 }
 
+// Zeroes [from, to) of `s` with writes the optimiser cannot drop.
+void wipe_range(std::string& s, size_t from, size_t to) {
+  volatile char* p = s.data();
+  for (size_t i = from; i < to && i < s.size(); ++i) p[i] = 0;
+}
+
 // Decoded SASL responses hold passwords; clear them before their memory is released.
 void wipe(std::string& s) {
-  volatile char* p = s.data();
-  for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  wipe_range(s, 0, s.size());
   s.clear();
+}
+
+// The input buffer holds PASS and AUTH lines, so it never leaves a copy of its octets behind:
+// drops the first `consumed` octets (already wiped) and appends `data`; octets moved down are
+// wiped where they were, and a buffer that must grow is wiped before it is freed.
+void compact_and_append(std::string& buffer, size_t consumed, std::string_view data) {
+  const size_t kept = buffer.size() - consumed;
+  if (kept + data.size() > buffer.capacity()) {
+    std::string grown;
+    grown.reserve(std::max(kept + data.size(), 2 * buffer.capacity()));
+    grown.append(buffer, consumed, kept);
+    grown.append(data);
+    wipe(buffer);
+    buffer.swap(grown);  // the old, wiped buffer is freed with `grown`
+    return;
+  }
+  if (consumed > 0) {
+    std::copy(buffer.begin() + static_cast<std::ptrdiff_t>(consumed), buffer.end(), buffer.begin());
+    wipe_range(buffer, kept, buffer.size());
+    buffer.resize(kept);
+  }
+  buffer.append(data);
 }
 
 }  // namespace
@@ -110,11 +144,8 @@ std::string Pop3Server::greeting() const {
 
 void Pop3Server::receive(std::string_view data) {
   if (state_ == State::Closed) return;  // nothing the client says matters any more
-  if (input_pos_ > 0) {
-    input_.erase(0, input_pos_);
-    input_pos_ = 0;
-  }
-  input_.append(data);
+  compact_and_append(input_, input_pos_, data);
+  input_pos_ = 0;
 }
 
 Event Pop3Server::next_event() {
@@ -126,7 +157,12 @@ Event Pop3Server::next_event() {
     }
     if (state_ == State::Closed) return Close{};
     if (pending_ != Pending::None) return Waiting{};
-    if (!process_next_line()) {
+    // A consumed line is wiped at once: "PASS secret" must not outlive its command. (A session
+    // closed by the line has already wiped and emptied the whole buffer.)
+    const size_t line_start = input_pos_;
+    const bool processed = process_next_line();
+    wipe_range(input_, line_start, input_pos_);
+    if (!processed) {
       current_command_ = {};
       return NeedInput{};
     }
@@ -148,8 +184,11 @@ bool Pop3Server::process_next_line() {
     discarding_long_line_ = false;
   }
   // RFC 5034 §4: AUTH continuation lines carry whole base64 tokens, hence their own limit.
-  const size_t limit =
-      sasl_ == SaslStep::PlainResponse ? options_.limits.max_sasl_line : options_.limits.max_command_line;
+  // An AUTH line with an initial response carries the same tokens (RFC 5034 §4 would have clients
+  // send long ones as a continuation, but mail clients put 2 KiB OAuth tokens on the AUTH line).
+  const bool sasl_line =
+      sasl_ != SaslStep::None || (state_ == State::Authorization && iequals(buffer.substr(0, 5), "AUTH "));
+  const size_t limit = sasl_line ? options_.limits.max_sasl_line : options_.limits.max_command_line;
   const size_t lf = buffer.find('\n');
   if (lf == std::string_view::npos) {
     // The LF still to come would take the line past the limit: answer now, so a client
@@ -174,8 +213,9 @@ bool Pop3Server::process_next_line() {
 }
 
 void Pop3Server::reject_long_line() {
-  if (sasl_ == SaslStep::PlainResponse) {
+  if (sasl_ != SaslStep::None) {
     sasl_ = SaslStep::None;  // the -ERR ends the SASL exchange too
+    oauth_.reset();
     current_command_ = "AUTH";
   } else {
     current_command_ = kUnknownKeyword;
@@ -188,9 +228,18 @@ void Pop3Server::reject_long_line() {
 }
 
 Pop3Server::Verdict Pop3Server::dispatch(std::string_view line) {
-  if (sasl_ == SaslStep::PlainResponse) {
-    current_command_ = "AUTH";
-    return sasl_plain_response(trim_spaces(line), false);
+  switch (sasl_) {
+    case SaslStep::None:
+      break;
+    case SaslStep::PlainResponse:
+      current_command_ = "AUTH";
+      return sasl_plain_response(trim_spaces(line), false);
+    case SaslStep::OAuthResponse:
+      current_command_ = "AUTH";
+      return sasl_oauth_response(trim_spaces(line), false);
+    case SaslStep::OAuthErrorAck:
+      current_command_ = "AUTH";
+      return sasl_oauth_error_ack();
   }
   const std::optional<Pop3Command> command = parse_command(line);
   if (!command) {
@@ -267,6 +316,7 @@ void Pop3Server::close_session(std::string_view last_reply, CloseReason reason) 
   state_ = State::Closed;
   pending_ = Pending::None;
   sasl_ = SaslStep::None;
+  oauth_.reset();
   retrieving_.reset();
   wipe(input_);
   input_pos_ = 0;
@@ -345,17 +395,70 @@ Pop3Server::Verdict Pop3Server::cmd_pass(const Pop3Command& command) {
 Pop3Server::Verdict Pop3Server::cmd_auth(const Pop3Command& command) {
   if (command.args.empty()) {
     // AUTH without a mechanism lists them (RFC 1734 practice; Dovecot and Outlook use it).
-    reply(plaintext_auth_ok() ? "+OK\r\nPLAIN\r\n." : "+OK\r\n.");
+    reply(plaintext_auth_ok() ? "+OK\r\nPLAIN\r\nXOAUTH2\r\nOAUTHBEARER\r\n." : "+OK\r\n.");
     return Verdict::Accepted;
   }
   if (command.args.size() > 2) return reject(kTooManyArguments);
-  if (!iequals(command.args[0], "PLAIN")) return reject("-ERR Unsupported authentication mechanism.");
+  const std::string_view mechanism = command.args[0];
+  std::optional<sasl::OAuthMechanism> oauth;
+  if (iequals(mechanism, "XOAUTH2")) {
+    oauth = sasl::OAuthMechanism::Xoauth2;
+  } else if (iequals(mechanism, "OAUTHBEARER")) {
+    oauth = sasl::OAuthMechanism::Oauthbearer;
+  } else if (!iequals(mechanism, "PLAIN")) {
+    return reject("-ERR Unsupported authentication mechanism.");
+  }
+  // Bearer tokens are replayable secrets just like passwords: the same TLS policy applies.
   if (!plaintext_auth_ok()) return reject_plaintext();
+  oauth_ = oauth;
   // RFC 5034 §4: the optional second argument is the initial response.
-  if (command.args.size() == 2) return sasl_plain_response(command.args[1], true);
-  sasl_ = SaslStep::PlainResponse;
+  if (command.args.size() == 2) {
+    return oauth_ ? sasl_oauth_response(command.args[1], true) : sasl_plain_response(command.args[1], true);
+  }
+  sasl_ = oauth_ ? SaslStep::OAuthResponse : SaslStep::PlainResponse;
   reply("+ ");  // RFC 5034 §4: an empty server challenge
   return Verdict::Accepted;
+}
+
+// XOAUTH2 (Google's format) or OAUTHBEARER (RFC 7628 §3.1), as an initial response or after "+ ".
+Pop3Server::Verdict Pop3Server::sasl_oauth_response(std::string_view response, bool initial) {
+  sasl_ = SaslStep::None;
+  const sasl::OAuthMechanism mechanism = *oauth_;
+  if (!initial && response == "*") {  // RFC 5034 §4: the client cancels
+    oauth_.reset();
+    reply("-ERR Authentication cancelled.");
+    return Verdict::Neutral;
+  }
+  std::optional<std::string> decoded = sasl::base64_decode(response);
+  if (!decoded) {
+    oauth_.reset();
+    return reject("-ERR Invalid base64 data.");
+  }
+  Result<sasl::BearerCredentials> credentials = sasl::parse_oauth(mechanism, *decoded);
+  wipe(*decoded);
+  if (!credentials) {
+    oauth_.reset();
+    return reject(std::string("-ERR [AUTH] Invalid SASL ") + sasl::to_string(mechanism) + " response.");
+  }
+  if (credentials.value().user.empty()) {
+    // RFC 7628 §3.1 makes a= optional, but the upstream login and the maildrop lock need the
+    // user name, and Dovecot refuses OAUTHBEARER without it too.
+    oauth_.reset();
+    return reject("-ERR [AUTH] OAUTHBEARER needs the user name in a=.");
+  }
+  queued_.push_back(Authenticate{sasl::to_string(mechanism), std::move(credentials.value().user),
+                                 std::move(credentials.value().token)});
+  pending_ = Pending::Auth;
+  return Verdict::Accepted;
+}
+
+// RFC 7628 §3.2.3: whatever the client answers to the error challenge (AQ==, an empty line for
+// XOAUTH2, "*"), the exchange ends in failure.
+Pop3Server::Verdict Pop3Server::sasl_oauth_error_ack() {
+  sasl_ = SaslStep::None;
+  oauth_.reset();
+  reply("-ERR [AUTH] Authentication failed.");
+  return Verdict::Neutral;
 }
 
 Pop3Server::Verdict Pop3Server::sasl_plain_response(std::string_view response, bool initial) {
@@ -406,7 +509,7 @@ Pop3Server::Verdict Pop3Server::cmd_capa(const Pop3Command& command) {
   const bool authorization = state_ == State::Authorization;
   std::string lines =
       "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n";
-  if (authorization && plaintext_auth_ok()) lines += "USER\r\nSASL PLAIN\r\n";
+  if (authorization && plaintext_auth_ok()) lines += "USER\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\n";
   if (authorization && stls_available()) lines += "STLS\r\n";  // RFC 2595 §4
   std::string implementation;
   for (const char c : options_.implementation) {
@@ -546,6 +649,7 @@ Pop3Server::Verdict Pop3Server::cmd_rset(const Pop3Command& command) {
 void Pop3Server::auth_succeeded(std::vector<MessageListing> listing) {
   if (pending_ != Pending::Auth) return;
   pending_ = Pending::None;
+  oauth_.reset();
   complete_in_flight(CommandMark::Ok);
   listing_ = std::move(listing);
   deleted_.assign(listing_.size(), false);
@@ -557,6 +661,14 @@ void Pop3Server::auth_succeeded(std::vector<MessageListing> listing) {
 void Pop3Server::auth_failed(ErrorKind kind) {
   if (pending_ != Pending::Auth) return;
   pending_ = Pending::None;
+  if (kind == ErrorKind::Auth && oauth_) {
+    // RFC 7628 §3.2.2: a refused token first gets the error challenge; the -ERR follows the
+    // client's answer (sasl_oauth_error_ack), and the AUTH command stays in flight until then.
+    sasl_ = SaslStep::OAuthErrorAck;
+    reply("+ " + sasl::error_challenge(*oauth_));
+    return;
+  }
+  oauth_.reset();
   complete_in_flight(CommandMark::Err);
   // RFC 2449 §8 and RFC 3206: the response code tells the client whether to retry.
   switch (kind) {
@@ -626,7 +738,7 @@ void Pop3Server::tls_started() {
   tls_active_ = true;
   // RFC 2595 §4 and CVE-2011-0411: anything pipelined after STLS arrived in cleartext and
   // must not be executed as if it came through TLS.
-  input_.clear();
+  wipe(input_);
   input_pos_ = 0;
   discarding_long_line_ = false;
 }

@@ -18,6 +18,7 @@
 
 #include "protocol/common/error.h"
 #include "protocol/common/secret.h"
+#include "protocol/sasl/oauth_bearer.h"
 
 namespace popgate::pop3 {
 
@@ -26,7 +27,15 @@ struct Pop3Command;
 enum class State { Authorization, Transaction, Update, Closed };
 
 // Why the server ended the session, for the session's log line.
-enum class CloseReason { None, Quit, TooManyBadCommands, UpdateFailed, RetrieveFailed, IdleTimeout, Shutdown };
+enum class CloseReason {
+  None,
+  Quit,
+  TooManyBadCommands,
+  UpdateFailed,
+  RetrieveFailed,
+  IdleTimeout,
+  Shutdown
+};
 const char* to_string(CloseReason reason);
 
 struct Limits {
@@ -56,10 +65,11 @@ struct Waiting {};    // an action is in flight; call its completion method firs
 struct SendReply {    // write these bytes to the client
   std::string bytes;
 };
-struct Authenticate {     // log in upstream with these credentials, then
-  std::string mechanism;  // auth_succeeded() or auth_failed(). "USER" (USER/PASS) or "PLAIN"
-  std::string user;       // authentication identity (authcid)
-  SecretString password;
+struct Authenticate {     // log in upstream with these credentials, then auth_succeeded() or
+  std::string mechanism;  // auth_failed(). "USER" (USER/PASS), "PLAIN", "XOAUTH2", "OAUTHBEARER"
+  std::string user;       // authentication identity (authcid; XOAUTH2 user=, OAUTHBEARER a=)
+  SecretString password;  // for XOAUTH2 and OAUTHBEARER: the bearer token (RFC 6750)
+  bool bearer_token() const { return mechanism == "XOAUTH2" || mechanism == "OAUTHBEARER"; }
 };
 struct Retrieve {                     // fetch message `index` (0-based) and stream it: call
   size_t index = 0;                   // retrieve_started(), write the body through a DotStuffer
@@ -129,11 +139,20 @@ class Pop3Server {
   // Records since the last clear_command_records(), oldest first.
   const std::vector<CommandRecord>& command_records() const { return records_; }
   void clear_command_records() { records_.clear(); }
+  // The whole input buffer up to its capacity, consumed and spare octets included: tests check
+  // that no password survives its command (the buffer allocates capacity + 1 octets).
+  std::string_view input_memory_for_testing() const { return {input_.data(), input_.capacity()}; }
 
  private:
   // Private state; the implementation may add helpers and members here.
   enum class Pending { None, Auth, Retrieve, RetrieveStreaming, Commit, StartTls };
-  enum class SaslStep { None, PlainResponse };
+  // Which line the server waits for inside an AUTH exchange.
+  enum class SaslStep {
+    None,
+    PlainResponse,  // RFC 5034 §4: the base64 PLAIN response after "+ "
+    OAuthResponse,  // the base64 XOAUTH2/OAUTHBEARER response after "+ " (oauth_ says which)
+    OAuthErrorAck,  // RFC 7628 §3.2.3: the client's answer to the error challenge
+  };
   // How one command line counts toward the consecutive bad-command limit.
   enum class Verdict { Accepted, Rejected, Neutral };
   using Handler = Verdict (Pop3Server::*)(const Pop3Command&);
@@ -153,6 +172,8 @@ class Pop3Server {
   bool check_arity(const Pop3Command& command, size_t min, size_t max);
   std::optional<size_t> message_index(std::string_view arg);
   Verdict sasl_plain_response(std::string_view response, bool initial);
+  Verdict sasl_oauth_response(std::string_view response, bool initial);
+  Verdict sasl_oauth_error_ack();
   void record(std::string_view keyword, CommandMark mark);
   void record_dispatched(Verdict verdict);
   void complete_in_flight(CommandMark mark);
@@ -177,6 +198,9 @@ class Pop3Server {
   CloseReason close_reason_ = CloseReason::None;
   Pending pending_ = Pending::None;
   SaslStep sasl_ = SaslStep::None;
+  // The OAuth mechanism of the AUTH exchange in progress, so a refused token gets its
+  // RFC 7628 §3.2.2 error challenge before the -ERR.
+  std::optional<sasl::OAuthMechanism> oauth_;
   bool tls_active_ = false;
   bool discarding_long_line_ = false;  // an over-long line was answered; skip to its LF
   unsigned bad_commands_ = 0;          // consecutive

@@ -43,7 +43,7 @@ TEST_F(SessionErrors, CapaListsWhatPopgateImplements) {
   const Pop3Response capa = gate.multiline("CAPA");
   ASSERT_TRUE(capa.ok()) << capa.status;
   for (const char* line : {"TOP\r\n", "UIDL\r\n", "RESP-CODES\r\n", "AUTH-RESP-CODE\r\n", "PIPELINING\r\n",
-                           "USER\r\n", "SASL PLAIN\r\n", "IMPLEMENTATION popgate"}) {
+                           "USER\r\n", "SASL PLAIN XOAUTH2 OAUTHBEARER\r\n", "IMPLEMENTATION popgate"}) {
     const bool at_start = capa.body.rfind(line, 0) == 0;
     EXPECT_TRUE(at_start || capa.body.find("\r\n" + std::string(line)) != std::string::npos)
         << "CAPA lacks " << line << ": " << escape_bytes(capa.body);

@@ -381,14 +381,14 @@ TEST_F(ImapMailboxTest, LoginRefusedAuthenticationFailedIsAuth) {
   EXPECT_EQ(server_->count("SELECT"), 0u);
 }
 
-TEST_F(ImapMailboxTest, LoginRefusedUnavailableIsTemporary) {
+TEST_F(ImapMailboxTest, LoginRefusedUnavailableIsLoginDelay) {
   model_.fault = [](const ImapCommandLine& command) -> std::optional<std::string> {
     if (command.name != "AUTHENTICATE") return std::nullopt;
     return command.tag + " NO [UNAVAILABLE] Try again later.\r\n";
   };
   serve_model();
   auto snapshot = open();
-  EXPECT_EQ(outcome(snapshot), "temporary") << detail(snapshot);
+  EXPECT_EQ(outcome(snapshot), "login_delay") << detail(snapshot);
 }
 
 TEST_F(ImapMailboxTest, LoginAnsweredBadIsAProtocolError) {
@@ -632,7 +632,8 @@ TEST_F(ImapMailboxTest, CommitWithoutUidplusStopsWhenAForeignDeletionAppearsAfte
   model_.fault = [searches](const ImapCommandLine& command) -> std::optional<std::string> {
     if (command.name != "UID SEARCH") return std::nullopt;
     // Clean at first; by the second look another client has flagged message 6.
-    return std::string(++*searches == 1 ? "* SEARCH\r\n" : "* SEARCH 5 6 9\r\n") + command.tag + " OK done\r\n";
+    return std::string(++*searches == 1 ? "* SEARCH\r\n" : "* SEARCH 5 6 9\r\n") + command.tag +
+           " OK done\r\n";
   };
   auto status = commit({"5", "9"});
   EXPECT_EQ(outcome(status), "temporary") << detail(status);

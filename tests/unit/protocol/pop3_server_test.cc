@@ -23,7 +23,7 @@ constexpr std::string_view kPlaintextRefused =
     "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.\r\n";
 constexpr std::string_view kCapaAuthorization =
     "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-    "USER\r\nSASL PLAIN\r\nIMPLEMENTATION popgate\r\n.\r\n";
+    "USER\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\nIMPLEMENTATION popgate\r\n.\r\n";
 constexpr std::string_view kCapaTransaction =
     "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
     "IMPLEMENTATION popgate\r\n.\r\n";
@@ -154,7 +154,7 @@ struct CommandCase {
 const CommandCase kCommandCases[] = {
     {"USER bob", "+OK\r\n", "-ERR Already logged in.\r\n"},
     {"PASS secret", "-ERR No username given.\r\n", "-ERR Already logged in.\r\n"},
-    {"AUTH", "+OK\r\nPLAIN\r\n.\r\n", "-ERR Already logged in.\r\n"},
+    {"AUTH", "+OK\r\nPLAIN\r\nXOAUTH2\r\nOAUTHBEARER\r\n.\r\n", "-ERR Already logged in.\r\n"},
     {"AUTH PLAIN", "+ \r\n", "-ERR Already logged in.\r\n"},
     {"STLS", "-ERR Unknown command: STLS.\r\n", "-ERR Unknown command: STLS.\r\n"},
     {"CAPA", std::string(kCapaAuthorization), std::string(kCapaTransaction)},
@@ -325,7 +325,7 @@ TEST_F(Pop3ServerTest, CommandsPipelinedBehindPassWaitForTheOutcome) {
 // ---------------------------------------------------------------- AUTH (RFC 5034)
 
 TEST_F(Pop3ServerTest, AuthListsMechanisms) {
-  EXPECT_EQ(send("AUTH\r\n"), "+OK\r\nPLAIN\r\n.\r\n");
+  EXPECT_EQ(send("AUTH\r\n"), "+OK\r\nPLAIN\r\nXOAUTH2\r\nOAUTHBEARER\r\n.\r\n");
   start(no_plaintext(true));
   EXPECT_EQ(send("AUTH\r\n"), "+OK\r\n.\r\n");
 }
@@ -479,7 +479,7 @@ TEST_F(Pop3ServerTest, CapaVariants) {
   start(plain_and_stls);
   EXPECT_EQ(send("CAPA\r\n"),
             "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-            "USER\r\nSASL PLAIN\r\nSTLS\r\nIMPLEMENTATION gw1.0\r\n.\r\n");
+            "USER\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\nSTLS\r\nIMPLEMENTATION gw1.0\r\n.\r\n");
   log_in();
   EXPECT_EQ(send("CAPA\r\n"),
             "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
@@ -490,7 +490,7 @@ TEST_F(Pop3ServerTest, CapaVariants) {
   start(no_implementation);
   EXPECT_EQ(send("CAPA\r\n"),
             "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n"
-            "USER\r\nSASL PLAIN\r\n.\r\n");
+            "USER\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\n.\r\n");
 }
 
 TEST_F(Pop3ServerTest, CapaTakesNoArguments) {
@@ -506,7 +506,7 @@ TEST_F(Pop3ServerTest, StlsThenLogin) {
   server_->tls_started();
   EXPECT_TRUE(server_->tls_active());
   EXPECT_EQ(drain(), "");
-  EXPECT_EQ(send("AUTH\r\n"), "+OK\r\nPLAIN\r\n.\r\n");
+  EXPECT_EQ(send("AUTH\r\n"), "+OK\r\nPLAIN\r\nXOAUTH2\r\nOAUTHBEARER\r\n.\r\n");
   log_in();
 }
 
