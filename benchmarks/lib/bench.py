@@ -1,0 +1,283 @@
+"""popgate's side-by-side benchmark: popgate vs Dovecot as a POP3-to-IMAP gateway (the peer), with
+Dovecot's native POP3 on the same Maildirs as the floor. Run through benchmarks/run.sh."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import dovecot_instances
+import mailstore
+import procstat
+import report
+from netutil import free_port, wait_for_port
+
+PASSWORD = "bench-secret"
+BIG_SIZE = 100 * 1000 * 1000
+
+
+class Target:
+    def __init__(self, name, port, pid):
+        self.name, self.port, self.pid = name, port, pid
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.results = {"loop": {}, "idle": {}, "big": {}}
+
+    # --- processes -----------------------------------------------------------------------------
+    def loadgen(self, *extra, timeout=900):
+        cmd = [self.args.loadgen, "--password", PASSWORD, *map(str, extra)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"loadgen failed ({' '.join(cmd)}): {r.stderr.strip()}")
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    def start_popgate(self):
+        port = free_port()
+        help_text = subprocess.run([self.args.popgate, "--help"], capture_output=True, text=True).stdout
+        cmd = [self.args.popgate, "--listen", f"127.0.0.1:{port}",
+               "--upstream", f"imap://127.0.0.1:{self.upstream.imap_port}",
+               "--auth-failure-delay", "0", "--no-admin", "--log-level", "info", "--idle-timeout", "3600"]
+        # Admission limits (if this build has them) must not cap the benchmark.
+        for option in ("--max-sessions", "--max-sessions-per-ip"):
+            if option in help_text:
+                cmd += [option, "0"]
+        log = open(os.path.join(self.work, "popgate.log"), "a")
+        self.popgate_proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        if not wait_for_port(port, 20, self.popgate_proc):
+            raise RuntimeError("popgate did not start: see popgate.log")
+        return Target("popgate", port, self.popgate_proc.pid)
+
+    def restart_popgate(self):
+        self.stop_popgate()
+        return self.start_popgate()
+
+    def stop_popgate(self):
+        if self.popgate_proc.poll() is None:
+            self.popgate_proc.send_signal(signal.SIGTERM)
+            try:
+                self.popgate_proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.popgate_proc.kill()
+                self.popgate_proc.wait()
+
+    # --- scenarios -----------------------------------------------------------------------------
+    def loop_run(self, target, concurrency, duration):
+        cpu0 = procstat.cpu_seconds(target.pid)
+        up0 = procstat.cpu_seconds(self.upstream.pid)
+        report = self.loadgen("--mode", "loop", "--port", target.port, "--user-prefix", "bench",
+                              "--users", self.args.users, "--concurrency", concurrency, "--duration", duration)
+        report["target_cpu_s"] = procstat.cpu_seconds(target.pid) - cpu0
+        if target.name != "native":
+            report["upstream_cpu_s"] = procstat.cpu_seconds(self.upstream.pid) - up0
+        self.results["loop"].setdefault(target.name, {}).setdefault(str(concurrency), []).append(report)
+        print(f"  loop c={concurrency:<3} {target.name:8} {report['messages_per_s']:9.0f} msg/s "
+              f"{report['mb_per_s']:8.1f} MB/s cpu {report['target_cpu_s']:6.2f}s "
+              f"failed {report['sessions_failed']}", flush=True)
+
+    def idle_run(self, target, sessions):
+        # Let sessions of the previous scenario go away before the baseline.
+        time.sleep(1)
+        before = procstat.memory_kib(target.pid)
+        cmd = [self.args.loadgen, "--mode", "idle", "--port", str(target.port), "--user-prefix", "idle",
+               "--users", str(sessions), "--sessions", str(sessions), "--concurrency", "64",
+               "--hold", "600", "--password", PASSWORD]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stdout.readline().split()
+        logged_in = int(first[1]) if len(first) == 2 and first[0] == "all_logged_in" else 0
+        time.sleep(1)  # let the last logins' allocations settle
+        after = procstat.memory_kib(target.pid)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+        report = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err}
+        n = max(logged_in, 1)
+        report.update({
+            "sessions": sessions, "logged_in": logged_in, "before_kib": before, "after_kib": after,
+            "rss_per_session_kib": (after["rss"] - before["rss"]) / n,
+            "pss_per_session_kib": (after["pss"] - before["pss"]) / n,
+        })
+        self.results["idle"].setdefault(target.name, {})[str(sessions)] = report
+        print(f"  idle {sessions:>6} {target.name:8} logged in {logged_in:>6}  "
+              f"RSS/session {report['rss_per_session_kib']:8.1f} KiB  PSS/session "
+              f"{report['pss_per_session_kib']:8.1f} KiB  ({after['processes']} processes)", flush=True)
+
+    def big_run(self, target):
+        """RETR of the 100 MB message; the target's summed RSS is sampled every 10 ms meanwhile."""
+        time.sleep(0.5)
+        before = procstat.memory_kib(target.pid)["rss"]
+        hwm_reset = target.name == "popgate" and procstat.reset_peak_rss(target.pid)
+        peak = [before]
+        done = threading.Event()
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], procstat.memory_kib(target.pid)["rss"])
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            if target.name == "imap-raw":
+                report = self.loadgen("--mode", "imap-fetch-one", "--port", target.port, "--user-prefix", "big")
+            else:
+                report = self.loadgen("--mode", "retr-one", "--port", target.port, "--user-prefix", "big")
+        finally:
+            done.set()
+            sampler.join()
+        report["rss_before_kib"] = before
+        report["sampled_peak_rise_kib"] = peak[0] - before
+        if hwm_reset:
+            report["hwm_rise_kib"] = procstat.peak_rss_kib(target.pid) - before
+        self.results["big"].setdefault(target.name, []).append(report)
+        print(f"  big  {target.name:8} {report['mb_per_s']:8.1f} MB/s  peak RSS rise "
+              f"{report['sampled_peak_rise_kib'] / 1024:7.1f} MiB"
+              + (f" (VmHWM {report['hwm_rise_kib'] / 1024:.1f} MiB)" if hwm_reset else ""), flush=True)
+
+    def profile_popgate(self, popgate, path):
+        """perf record (call graphs, software cpu-clock) of popgate during a 5 s loop at c=64."""
+        perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-g", "-o", path, "-p", str(popgate.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        self.loop_run(popgate, 64, 5)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(60)
+        print(f"perf data: {path}", flush=True)
+
+    # --- the whole run -------------------------------------------------------------------------
+    def run(self):
+        a = self.args
+        self.work = tempfile.mkdtemp(prefix="popgate-bench-", dir=a.workdir)
+        os.chmod(self.work, 0o755)
+        started = time.monotonic()
+        try:
+            print(f"setting up in {self.work}: {a.users} mail users, {a.idle_max} idle users", flush=True)
+            mean_octets = mailstore.populate(self.work, a.users, a.idle_max, BIG_SIZE)
+            self.results["mailbox_mean_octets"] = mean_octets
+            self.results["messages_per_user"] = mailstore.MESSAGES_PER_USER
+            self.upstream = dovecot_instances.start_upstream(os.path.join(self.work, "upstream"),
+                                                             os.path.join(self.work, "home"), PASSWORD)
+            self.peer = dovecot_instances.start_gateway_peer(os.path.join(self.work, "peer"),
+                                                             self.upstream.imap_port)
+            popgate = self.start_popgate()
+            peer = Target("peer", self.peer.pop3_port, self.peer.pid)
+            native = Target("native", self.upstream.pop3_port, self.upstream.pid)
+            pair = [popgate, peer]
+            print(f"setup done in {time.monotonic() - started:.0f}s; warming up", flush=True)
+            # Dovecot's indexes for every user are built once, before anything is measured.
+            self.loadgen("--mode", "loop", "--port", native.port, "--user-prefix", "bench", "--users", a.users,
+                         "--concurrency", 16, "--duration", 600, "--sessions", a.users)
+            for t in pair:
+                self.loadgen("--mode", "loop", "--port", t.port, "--user-prefix", "bench", "--users", a.users,
+                             "--concurrency", 16, "--duration", 1)
+            self.results["loop"] = {}
+            print("throughput (interleaved A B A B)", flush=True)
+            if a.perf:
+                self.profile_popgate(popgate, a.perf)
+            for c in a.concurrency if "loop" in a.scenarios else []:
+                for r in range(a.rounds):
+                    for t in (pair if r % 2 == 0 else pair[::-1]):
+                        self.loop_run(t, c, a.duration)
+                self.loop_run(native, c, a.duration)
+            print("idle sessions", flush=True)
+            # Memory is measured on a fresh popgate: a heap already grown by the loop runs would hide
+            # what the sessions cost.
+            popgate = self.restart_popgate()
+            pair = [popgate, peer]
+            for n in a.idle if "idle" in a.scenarios else []:
+                for t in pair:
+                    if t.name == "peer" and n > a.peer_idle_max:
+                        continue
+                    self.idle_run(t, n)
+            print("100 MB RETR", flush=True)
+            popgate = self.restart_popgate()
+            raw = Target("imap-raw", self.upstream.imap_port, self.upstream.pid)
+            for _ in range(a.big_rounds if "big" in a.scenarios else 0):
+                for t in (popgate, peer, native, raw):
+                    self.big_run(t)
+        finally:
+            if hasattr(self, "popgate_proc"):
+                self.stop_popgate()
+            for d in ("peer", "upstream"):
+                if hasattr(self, d):
+                    getattr(self, d).stop()
+        self.results["wall_seconds"] = time.monotonic() - started
+        self.results["machine"] = machine_description()
+        self.results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.results["quick"] = a.quick
+        return self.results
+
+    def cleanup(self):
+        if not self.args.keep and hasattr(self, "work"):
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def machine_description():
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores, {cpu}, Linux {platform.release()}"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--quick", action="store_true", help="short runs (under 2 minutes)")
+    p.add_argument("--popgate", required=True)
+    p.add_argument("--loadgen", required=True)
+    p.add_argument("--workdir", default="/dev/shm" if os.path.isdir("/dev/shm") else "/tmp",
+                   help="where the mail store and instances live (default /dev/shm: no disk in the numbers)")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
+    p.add_argument("--json", help="write the raw results here")
+    p.add_argument("--markdown", help="write the table here")
+    p.add_argument("--scenarios", default="loop,idle,big", help="comma-separated subset of loop,idle,big")
+    p.add_argument("--concurrency", help="comma-separated concurrencies (default 1,16,64,256)")
+    p.add_argument("--perf", help="perf record popgate during a c=64 loop into this file first")
+    a = p.parse_args()
+    a.users = 300
+    a.concurrency = [int(c) for c in (a.concurrency or "1,16,64,256").split(",")]
+    a.scenarios = a.scenarios.split(",")
+    if a.quick:
+        a.duration, a.rounds, a.idle, a.peer_idle_max, a.big_rounds = 2, 1, [1000], 1000, 1
+    else:
+        a.duration, a.rounds, a.idle, a.peer_idle_max, a.big_rounds = 5, 2, [1000, 10000], 1000, 3
+    a.idle_max = max(a.idle)
+    if os.geteuid() != 0:
+        sys.exit("run.sh must run as root: Dovecot's mail processes switch to uid 65534")
+    # 10,000 sessions through a gateway need 20,000+ descriptors in one process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 200000
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    bench = Bench(a)
+    try:
+        results = bench.run()
+        table = report.markdown(results)
+        print(table, flush=True)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(results, f, indent=1)
+        if a.markdown:
+            with open(a.markdown, "w") as f:
+                f.write(table)
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Turns bench.py's results into the Markdown tables of benchmarks/README.md."""
+
+import statistics
+
+
+def _ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "n/a"
+
+
+def _agg(runs):
+    """Totals over the interleaved rounds of one (target, concurrency)."""
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    messages = sum(r["messages"] for r in runs)
+    return {
+        "sessions_per_s": sum(r["sessions_ok"] for r in runs) / elapsed,
+        "messages_per_s": messages / elapsed,
+        "mb_per_s": sum(r["bytes"] for r in runs) / elapsed / 1e6,
+        "cpu_per_1k": 1000 * sum(r["target_cpu_s"] for r in runs) / messages if messages else 0,
+        "upstream_cpu_per_1k": (1000 * sum(r.get("upstream_cpu_s", 0) for r in runs) / messages
+                                if messages else 0),
+        "failed": sum(r["sessions_failed"] for r in runs),
+        "loadgen_core": max(r["loadgen_cpu_s"] / r["elapsed_s"] for r in runs),
+    }
+
+
+def _latency(runs, command, key):
+    values = [r["latency"][command][key] for r in runs if command in r["latency"]]
+    if not values:
+        return None
+    # p50: the median over rounds; p99/p999: the worst round.
+    return statistics.median(values) if key == "p50_us" else max(values)
+
+
+def markdown(res):
+    loop, idle, big = res["loop"], res["idle"], res["big"]
+    if not loop:
+        return "(no loop runs)"
+    out = []
+    out.append(f"Run: {res['date']}, {res['machine']}, {'--quick' if res['quick'] else 'full'} mode, "
+               f"{res['wall_seconds']:.0f} s wall. Mean mailbox: {res['mailbox_mean_octets'] / 1e6:.2f} MB "
+               f"in {res.get('messages_per_user', 8)} messages (2 KiB to 10 MiB).")
+    out.append("")
+    out.append("### Throughput (loop: connect, USER, PASS, STAT, UIDL, RETR all, QUIT)")
+    out.append("")
+    out.append("| c | popgate msg/s | peer msg/s | native msg/s | **popgate/peer** | popgate MB/s | peer MB/s "
+               "| popgate sessions/s | peer sessions/s | failed sessions (popgate/peer) |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    agg = {t: {c: _agg(runs) for c, runs in per_c.items()} for t, per_c in loop.items()}
+    concurrencies = sorted({int(c) for per_c in loop.values() for c in per_c})
+    for c in map(str, concurrencies):
+        p, q, n = agg["popgate"][c], agg["peer"][c], agg.get("native", {}).get(c)
+        out.append(f"| {c} | {p['messages_per_s']:.0f} | {q['messages_per_s']:.0f} | "
+                   f"{n['messages_per_s'] if n else 0:.0f} | **{_ratio(p['messages_per_s'], q['messages_per_s'])}** | "
+                   f"{p['mb_per_s']:.0f} | {q['mb_per_s']:.0f} | {p['sessions_per_s']:.0f} | "
+                   f"{q['sessions_per_s']:.0f} | {p['failed']}/{q['failed']} |")
+    out.append("")
+    out.append("### CPU seconds per 1,000 retrieved messages (all processes of each target, from /proc)")
+    out.append("")
+    out.append("| c | popgate | peer | **popgate/peer** | native POP3 | upstream IMAP behind popgate | "
+               "upstream IMAP behind peer |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |")
+    for c in map(str, concurrencies):
+        p, q, n = agg["popgate"][c], agg["peer"][c], agg.get("native", {}).get(c)
+        out.append(f"| {c} | {p['cpu_per_1k']:.3f} | {q['cpu_per_1k']:.3f} | "
+                   f"**{_ratio(p['cpu_per_1k'], q['cpu_per_1k'])}** | {n['cpu_per_1k'] if n else 0:.3f} | "
+                   f"{p['upstream_cpu_per_1k']:.3f} | {q['upstream_cpu_per_1k']:.3f} |")
+    loadgen_core = max(a["loadgen_core"] for per_c in agg.values() for a in per_c.values())
+    out.append("")
+    out.append(f"The load generator used at most {loadgen_core:.2f} of a core in any run.")
+    for c in ("64", "1"):
+        if c not in loop.get("popgate", {}):
+            continue
+        out.append("")
+        out.append(f"### Latency per command at c={c}, microseconds (p50 / p99)")
+        out.append("")
+        out.append("| command | popgate | peer | native | **popgate/peer p99** |")
+        out.append("| --- | --- | --- | --- | --- |")
+        for command in ("connect", "USER", "PASS", "STAT", "UIDL", "RETR", "QUIT"):
+            cells = []
+            p99s = {}
+            for t in ("popgate", "peer", "native"):
+                runs = loop.get(t, {}).get(c, [])
+                p50, p99 = _latency(runs, command, "p50_us"), _latency(runs, command, "p99_us")
+                p99s[t] = p99
+                cells.append(f"{p50:.0f} / {p99:.0f}" if p50 is not None else "n/a")
+            out.append(f"| {command} | {' | '.join(cells)} | **{_ratio(p99s['popgate'], p99s['peer'])}** |")
+    out.append("")
+    out.append("### Memory per idle logged-in session (sum over all processes of the target; KiB)")
+    out.append("")
+    out.append("| sessions | popgate RSS | popgate PSS | peer RSS | peer PSS | **popgate/peer (PSS)** |")
+    out.append("| --- | --- | --- | --- | --- | --- |")
+    for n in sorted({int(k) for per in idle.values() for k in per}):
+        p = idle.get("popgate", {}).get(str(n))
+        q = idle.get("peer", {}).get(str(n))
+
+        def cell(r, key):
+            return f"{r[key]:.1f}" if r else "not run"
+
+        def logged(r):
+            return "" if not r or r["logged_in"] == n else f" ({r['logged_in']} logged in)"
+
+        out.append(f"| {n} | {cell(p, 'rss_per_session_kib')}{logged(p)} | {cell(p, 'pss_per_session_kib')} | "
+                   f"{cell(q, 'rss_per_session_kib')}{logged(q)} | {cell(q, 'pss_per_session_kib')} | "
+                   f"**{_ratio(p and p['pss_per_session_kib'], q and q['pss_per_session_kib'])}** |")
+    out.append("")
+    out.append("### RETR of one 100 MB message (median of rounds)")
+    out.append("")
+    out.append("| target | MB/s | peak RSS rise (MiB, sampled every 10 ms) | popgate VmHWM rise (MiB) |")
+    out.append("| --- | --- | --- | --- |")
+    for t in ("popgate", "peer", "native", "imap-raw"):
+        runs = big.get(t, [])
+        if not runs:
+            continue
+        speed = statistics.median(r["mb_per_s"] for r in runs)
+        rise = max(r["sampled_peak_rise_kib"] for r in runs) / 1024
+        hwm = max((r.get("hwm_rise_kib", 0) for r in runs), default=0) / 1024
+        name = {"imap-raw": "raw IMAP FETCH from the upstream", "native": "native Dovecot POP3"}.get(t, t)
+        out.append(f"| {name} | {speed:.0f} | {rise:.1f} | {f'{hwm:.1f}' if t == 'popgate' else ''} |")
+    if big.get("popgate") and big.get("imap-raw"):
+        p = statistics.median(r["mb_per_s"] for r in big["popgate"])
+        r = statistics.median(r["mb_per_s"] for r in big["imap-raw"])
+        out.append("")
+        out.append(f"popgate streams at {100 * p / r:.0f}% of the raw IMAP fetch.")
+    out.append("")
+    return "\n".join(out)

@@ -1,0 +1,80 @@
+// One POP3 client connection driven by readiness events: connect, greeting, USER, PASS, then either
+// STAT, UIDL, RETR of every message and QUIT (loop mode) or nothing more (idle mode). Pipelining
+// off: one command in flight. RETR bodies are counted and dropped, never stored.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "benchmarks/loadgen/latency_histogram.h"
+
+namespace popgate::bench {
+
+// The timed steps, one histogram each. Connect runs from connect() to the end of the greeting.
+enum class Step { Connect, User, Pass, Stat, Uidl, Retr, Quit, Count };
+const char* step_name(Step step);
+
+struct LoadStats {
+  std::array<LatencyHistogram, static_cast<size_t>(Step::Count)> latency;
+  LatencyHistogram session;  // whole loop-mode session, connect to QUIT reply
+  uint64_t messages = 0;
+  uint64_t bytes = 0;  // every byte read from the server
+};
+
+class Pop3LoadSession {
+ public:
+  enum class Outcome { Pending, LoggedIn, Finished, Failed };
+
+  // `hold_after_login`: idle mode, stop after PASS.
+  Pop3LoadSession(LoadStats& stats, bool hold_after_login) : stats_(stats), hold_(hold_after_login) {}
+  ~Pop3LoadSession();
+  Pop3LoadSession(const Pop3LoadSession&) = delete;
+  Pop3LoadSession& operator=(const Pop3LoadSession&) = delete;
+
+  // Starts a non-blocking connect; the caller registers fd() for EPOLLOUT|EPOLLIN.
+  bool start(const sockaddr_in& address, std::string user, const std::string& password);
+  int fd() const { return fd_; }
+  // Handles readiness; LoggedIn is returned once (idle mode), Finished/Failed once at the end.
+  Outcome on_ready(uint32_t epoll_events);
+  // Idle mode: logged in and holding.
+  bool holding() const { return holding_; }
+  const std::string& failure() const { return failure_; }
+  void close_connection();
+
+ private:
+  Outcome fail(std::string why);
+  Outcome send_command(Step step, std::string line);
+  Outcome flush();
+  Outcome feed(const char* data, size_t size);
+  Outcome on_status_line(std::string_view line);
+  Outcome on_response_complete();
+  Outcome next_retr_or_quit();
+  // Multi-line body: consumes up to the terminating ".CRLF"; returns the bytes consumed, sets done.
+  size_t scan_body(const char* data, size_t size, bool& done);
+
+  LoadStats& stats_;
+  bool hold_;
+  int fd_ = -1;
+  bool connecting_ = false;
+  bool holding_ = false;
+  Step step_ = Step::Connect;
+  uint64_t step_started_ns_ = 0;
+  uint64_t session_started_ns_ = 0;
+  std::string user_;
+  std::string password_;
+  std::string out_;
+  std::string line_;
+  bool in_body_ = false;
+  bool body_at_line_start_ = true;
+  int body_dot_state_ = 0;  // at a line start: 1 after ".", 2 after ".\r"
+  uint32_t message_count_ = 0;
+  uint32_t next_message_ = 1;
+  std::string failure_;
+};
+
+uint64_t monotonic_ns();
+
+}  // namespace popgate::bench
