@@ -55,6 +55,13 @@ void set_delete_mode(Config& config, std::string_view text) {
   }
 }
 
+AuthMode parse_auth_mode(std::string_view name, std::string_view text) {
+  if (text == "passthrough") return AuthMode::Passthrough;
+  if (text == "local-accounts") return AuthMode::LocalAccounts;
+  throw ConfigError(std::string(name) + ": expected passthrough or local-accounts, got '" +
+                    std::string(text) + "'");
+}
+
 enum class Kind { Value, Flag, List };
 
 struct Option {
@@ -107,7 +114,7 @@ const Option kOptions[] = {
     {"idle-timeout", "idle_timeout", Kind::Value, "SECONDS    autologout after inactivity (default 600)",
      [](Config& c, std::string_view v) { c.idle_timeout_ms = parse_seconds("idle-timeout", v); }, nullptr},
     {"auth-failure-delay", "auth_failure_delay", Kind::Value,
-     "SECONDS    delay before answering a failed login (default 2)",
+     "SECONDS    delay before answering a failed login; doubles with each one (default 2)",
      [](Config& c, std::string_view v) { c.auth_failure_delay_ms = parse_seconds("auth-failure-delay", v); },
      nullptr},
     {"upstream-timeout", "upstream_timeout", Kind::Value,
@@ -115,6 +122,64 @@ const Option kOptions[] = {
      [](Config& c, std::string_view v) {
        c.upstream_timeout_ms = parse_seconds("upstream-timeout", v);
        if (c.upstream_timeout_ms == 0) throw ConfigError("upstream-timeout: must be greater than 0");
+     },
+     nullptr},
+    {"update-timeout", "update_timeout", Kind::Value,
+     "SECONDS    longest QUIT UPDATE before -ERR [SYS/TEMP] (default 120)",
+     [](Config& c, std::string_view v) {
+       c.update_timeout_ms = parse_seconds("update-timeout", v);
+       if (c.update_timeout_ms == 0) throw ConfigError("update-timeout: must be greater than 0");
+     },
+     nullptr},
+    {"max-sessions", "max_sessions", Kind::Value, "N          sessions in total (default 10000; 0: no limit)",
+     [](Config& c, std::string_view v) { c.max_sessions = parse_count("max-sessions", v, 0, 10'000'000); },
+     nullptr},
+    {"max-sessions-per-ip", "max_sessions_per_ip", Kind::Value,
+     "N          sessions per client address, IPv6 per /64 (default 256; 0: no limit)",
+     [](Config& c, std::string_view v) {
+       c.max_sessions_per_ip = parse_count("max-sessions-per-ip", v, 0, 10'000'000);
+     },
+     nullptr},
+    {"max-connection-rate-per-ip", "max_connection_rate_per_ip", Kind::Value,
+     "N          connections a second per client address, bursts of N (default 0: no limit)",
+     [](Config& c, std::string_view v) {
+       c.max_connection_rate_per_ip = parse_count("max-connection-rate-per-ip", v, 0, 1'000'000);
+     },
+     nullptr},
+    {"auth-throttle-window", "auth_throttle_window", Kind::Value,
+     "SECONDS    failed logins are counted over this window (default 300)",
+     [](Config& c, std::string_view v) {
+       c.auth_throttle_window_ms = parse_seconds("auth-throttle-window", v);
+       if (c.auth_throttle_window_ms == 0) throw ConfigError("auth-throttle-window: must be greater than 0");
+     },
+     nullptr},
+    {"auth-throttle-max-failures", "auth_throttle_max_failures", Kind::Value,
+     "N          failed logins per user name in the window, then [LOGIN-DELAY] (default 10; 0: never)",
+     [](Config& c, std::string_view v) {
+       c.auth_throttle_max_failures = parse_count("auth-throttle-max-failures", v, 0, 1'000'000);
+     },
+     nullptr},
+    {"auth-throttle-max-failures-per-ip", "auth_throttle_max_failures_per_ip", Kind::Value,
+     "N          failed logins per client address in the window, then [LOGIN-DELAY] (default 100; 0: never)",
+     [](Config& c, std::string_view v) {
+       c.auth_throttle_max_failures_per_ip =
+           parse_count("auth-throttle-max-failures-per-ip", v, 0, 1'000'000);
+     },
+     nullptr},
+    {"auth-failure-delay-max", "auth_failure_delay_max", Kind::Value,
+     "SECONDS    the failure delay doubles with each failure up to this (default 30)",
+     [](Config& c, std::string_view v) {
+       c.auth_failure_delay_max_ms = parse_seconds("auth-failure-delay-max", v);
+     },
+     nullptr},
+    {"allow-core-dumps", "allow_core_dumps", Kind::Flag,
+     "           let a crash write a core file (it may hold passwords; default: none)", nullptr,
+     [](Config& c, bool on) { c.allow_core_dumps = on; }},
+    {"token-dir", "token_dir", Kind::Value,
+     "DIR        OAuth2 refresh tokens are kept here, one file per client (a volume)",
+     [](Config& c, std::string_view v) {
+       if (v.empty()) throw ConfigError("token-dir: must not be empty");
+       c.token_dir = std::string(v);
      },
      nullptr},
     {"max-line-length", "max_line_length", Kind::Value, "OCTETS     longest POP3 command line (default 512)",
@@ -174,6 +239,13 @@ const Option kOptions[] = {
     {"no-admin", "admin_enabled", Kind::Flag, "           no admin endpoint", nullptr,
      // The file says "admin_enabled": true/false; the flag turns the endpoint off.
      [](Config& c, bool on) { c.admin_enabled = on; }},
+    {"accounts", "accounts_file", Kind::Value,
+     "FILE       local accounts (JSON): logins mapped to upstream identities; re-read on SIGHUP",
+     [](Config& c, std::string_view v) { c.accounts_file = std::string(v); }, nullptr},
+    {"auth-mode", "auth_mode", Kind::Value,
+     "MODE       passthrough or local-accounts, for logins no route matches (default: local-accounts "
+     "with --accounts, else passthrough)",
+     [](Config& c, std::string_view v) { c.auth_mode = parse_auth_mode("auth-mode", v); }, nullptr},
     {"readiness-probe-interval", "readiness_probe_interval", Kind::Value,
      "SECONDS    /readyz: how often to try a TCP connect to the upstream (default 10)",
      [](Config& c, std::string_view v) {
@@ -212,17 +284,32 @@ void naming(const std::string& where, const Option& option, Apply&& apply) {
   }
 }
 
-void load_config_file(const std::string& path, Config& config) {
+// `routes` receives the file's "routes" untouched: they inherit top-level settings, which the
+// command line and the environment may still change (parse_routes, at the end).
+void load_config_file(const std::string& path, Config& config, nlohmann::json& routes) {
   std::ifstream in(path);
   if (!in) throw ConfigError("config: cannot read " + path);
   nlohmann::json root;
   try {
     root = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e400
     throw ConfigError("config: " + path + " is not valid JSON: " + e.what());
   }
   if (!root.is_object()) throw ConfigError("config: " + path + ": the top level must be an object");
-  for (const auto& [key, value] : root.items()) {
+  // Named references, not structured bindings: clang 14 (scripts/fuzz.sh) cannot capture those.
+  for (const auto& item : root.items()) {
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
+    if (key == "routes") {
+      if (!value.is_array()) throw ConfigError("config: field 'routes' must be an array of objects");
+      routes = value;
+      continue;
+    }
+    if (key == "oauth2_clients") {  // a structure of its own: gateway/oauth2/oauth2_config.cc
+      if (!value.is_object()) throw ConfigError("config: field 'oauth2_clients' must be an object");
+      config.oauth2_clients_json = value.dump();
+      continue;
+    }
     const Option* option = nullptr;
     for (const auto& candidate : kOptions) {
       if (key == candidate.json) option = &candidate;
@@ -250,6 +337,88 @@ void load_config_file(const std::string& path, Config& config) {
         naming("config: field '" + key + "'", *option,
                [&] { option->apply(config, value.is_string() ? value.get<std::string>() : value.dump()); });
         break;
+    }
+  }
+}
+
+// A route's "match": "*", "*@domain" or an exact login (no other wildcards).
+void check_route_match(const std::string& match, const std::string& where) {
+  if (match == "*") return;
+  std::string_view rest = match;
+  if (rest.starts_with("*@")) rest.remove_prefix(2);
+  if (rest.empty() || rest.find('*') != std::string_view::npos ||
+      rest.find_first_of(" \t\r\n") != std::string_view::npos) {
+    throw ConfigError(where + ": 'match' must be an exact login, *@DOMAIN or *, got '" + match + "'");
+  }
+}
+
+// The settings a route may set (the rest are the process's).
+constexpr std::string_view kRouteFields[] = {"upstream", "upstream_ca", "upstream_insecure",
+                                             "mailbox",  "delete_mode", "mark_seen"};
+
+std::vector<RouteConfig> parse_routes(const nlohmann::json& routes, const Config& base) {
+  std::vector<RouteConfig> parsed;
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const std::string where = "config: routes[" + std::to_string(i) + "]";
+    const nlohmann::json& entry = routes[i];
+    if (!entry.is_object()) throw ConfigError(where + " must be an object");
+    auto match = entry.find("match");
+    if (match == entry.end() || !match->is_string())
+      throw ConfigError(where + ": 'match' (a string) is missing");
+    RouteConfig route;
+    route.match = match->get<std::string>();
+    check_route_match(route.match, where);
+    for (const auto& earlier : parsed) {
+      if (earlier.match == route.match) {
+        throw ConfigError(where + ": an earlier route has the same match '" + route.match + "'");
+      }
+    }
+    // A copy of the top-level settings, changed by the route's own fields.
+    Config settings = base;
+    for (const auto& item : entry.items()) {
+      const std::string& key = item.key();
+      const nlohmann::json& value = item.value();
+      if (key == "match") continue;
+      const std::string field = where + ": field '" + key + "'";
+      if (key == "mode") {
+        if (!value.is_string()) throw ConfigError(field + " must be passthrough or local-accounts");
+        route.mode = parse_auth_mode(field, value.get<std::string>());
+        continue;
+      }
+      const Option* option = nullptr;
+      for (auto allowed : kRouteFields) {
+        if (key != allowed) continue;
+        for (const auto& candidate : kOptions) {
+          if (key == candidate.json) option = &candidate;
+        }
+      }
+      if (!option) throw ConfigError(where + ": unknown or not per-route field '" + key + "'");
+      if (option->kind == Kind::Flag) {
+        if (!value.is_boolean()) throw ConfigError(field + " must be true or false");
+        option->apply_flag(settings, value.get<bool>());
+      } else {
+        if (!value.is_string()) throw ConfigError(field + " must be a string");
+        naming(field, *option, [&] { option->apply(settings, value.get<std::string>()); });
+      }
+    }
+    if (settings.upstream.scheme == "imaps" && settings.upstream.tls_none) {
+      throw ConfigError(where + ": upstream: ?tls=none contradicts imaps://");
+    }
+    copy_route_settings(settings, route);
+    parsed.push_back(std::move(route));
+  }
+  return parsed;
+}
+
+// Local accounts need the accounts file.
+void check_auth_modes(const Config& config) {
+  if (!config.accounts_file.empty()) return;
+  if (config.auth_mode == AuthMode::LocalAccounts) {
+    throw ConfigError("auth-mode: local-accounts needs --accounts FILE");
+  }
+  for (const auto& route : config.routes) {
+    if (route.mode == AuthMode::LocalAccounts) {
+      throw ConfigError("config: route '" + route.match + "': mode local-accounts needs --accounts FILE");
     }
   }
 }
@@ -467,7 +636,8 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
   for (const auto& setting : from_environment) {
     if (!setting.option) config.config_file = setting.value;  // POPGATE_CONFIG
   }
-  if (!config.config_file.empty()) load_config_file(config.config_file, config);
+  nlohmann::json routes;
+  if (!config.config_file.empty()) load_config_file(config.config_file, config, routes);
 
   std::vector<const Option*> lists_from_cli;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -524,6 +694,8 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
   }
   if (config.listen.empty() && config.listen_tls.empty())
     config.listen.push_back(io::HostPort{"127.0.0.1", 110});
+  if (!routes.is_null()) config.routes = parse_routes(routes, config);
+  check_auth_modes(config);
   return CommandLineOutcome::Run;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,16 +22,48 @@ class ConfigError : public std::runtime_error {
 };
 
 struct UpstreamUrl {
-  std::string scheme;    // "imap" (STARTTLS when offered), "imaps" (implicit TLS), "jmap" (HTTP), "jmaps" (HTTPS)
+  std::string
+      scheme;  // "imap" (STARTTLS when offered), "imaps" (implicit TLS), "jmap" (HTTP), "jmaps" (HTTPS)
   std::string host;
   uint16_t port = 0;
-  std::string path;      // JMAP session resource; "/.well-known/jmap" by default (RFC 8620 §2.2)
+  std::string path;  // JMAP session resource; "/.well-known/jmap" by default (RFC 8620 §2.2)
   bool is_jmap() const { return scheme == "jmap" || scheme == "jmaps"; }
-  bool tls_none = false; // "imap://host?tls=none": never TLS, even to a non-loopback host
+  bool tls_none = false;  // "imap://host?tls=none": never TLS, even to a non-loopback host
   std::string to_string() const;
 };
 
 UpstreamUrl parse_upstream_url(std::string_view text);  // throws ConfigError
+
+// How a route checks a login (README, "Local accounts and routing"): passed through to the
+// upstream as it is, or checked against the accounts file and replaced by its identity's.
+enum class AuthMode { Passthrough, LocalAccounts };
+
+// One rule of the config file's "routes": the upstream settings of the logins it matches. A
+// field the rule does not set is the top-level setting's.
+struct RouteConfig {
+  std::string match;  // "user@example.com" (exact), "*@example.com" or "*"
+  AuthMode mode = AuthMode::Passthrough;
+  UpstreamUrl upstream;
+  std::string upstream_ca;
+  bool upstream_insecure = false;
+  std::string mailbox;
+  DeleteMode delete_mode = DeleteMode::Expunge;
+  std::string move_target;
+  bool mark_seen = false;
+};
+
+// The settings a routing rule may override, copied between a Config and a RouteConfig (both
+// spell them the same way).
+template <class From, class To>
+void copy_route_settings(const From& from, To& to) {
+  to.upstream = from.upstream;
+  to.upstream_ca = from.upstream_ca;
+  to.upstream_insecure = from.upstream_insecure;
+  to.mailbox = from.mailbox;
+  to.delete_mode = from.delete_mode;
+  to.move_target = from.move_target;
+  to.mark_seen = from.mark_seen;
+}
 
 struct Config {
   std::vector<io::HostPort> listen;
@@ -41,24 +74,43 @@ struct Config {
   UpstreamUrl upstream;
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
-  std::string move_target;              // for DeleteMode::Move
-  bool mark_seen = false;               // RETR sets \Seen upstream
-  uint64_t idle_timeout_ms = 600'000;   // RFC 1939 §3: at least 10 minutes
+  std::string move_target;             // for DeleteMode::Move
+  bool mark_seen = false;              // RETR sets \Seen upstream
+  uint64_t idle_timeout_ms = 600'000;  // RFC 1939 §3: at least 10 minutes
   uint64_t auth_failure_delay_ms = 2'000;
   uint64_t upstream_timeout_ms = 60'000;  // connect, and each upstream response
-  std::string upstream_ca;              // CA bundle for the upstream; empty: the system's
-  bool upstream_insecure = false;       // skip upstream certificate verification (logged loudly)
-  bool maildrop_lock = true;            // RFC 1939 §8 exclusive-access lock, per process
-  bool allow_plaintext_auth = false;    // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
+  // Abuse limits (README, "Abuse limits"); 0 turns a limit off.
+  uint64_t max_sessions = 10'000;                    // sessions in total
+  uint64_t max_sessions_per_ip = 256;                // per client address (IPv6: per /64)
+  uint64_t max_connection_rate_per_ip = 0;           // connections a second per address, bursts as large
+  uint64_t auth_throttle_window_ms = 300'000;        // failed logins are counted over this window
+  uint64_t auth_throttle_max_failures = 10;          // per user name, then [LOGIN-DELAY]
+  uint64_t auth_throttle_max_failures_per_ip = 100;  // per client address, then [LOGIN-DELAY]
+  uint64_t auth_failure_delay_max_ms = 30'000;       // the failure delay doubles up to this
+  uint64_t update_timeout_ms = 120'000;              // QUIT's UPDATE, all of it
+  bool allow_core_dumps = false;                     // core files may hold passwords: off by default
+  std::string upstream_ca;                           // CA bundle for the upstream; empty: the system's
+  bool upstream_insecure = false;                    // skip upstream certificate verification (logged loudly)
+  bool maildrop_lock = true;                         // RFC 1939 §8 exclusive-access lock, per process
+  bool allow_plaintext_auth = false;  // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
   pop3::Limits limits;
   log::Level log_level = log::Level::Info;
   log::Format log_format = log::Format::Json;
-  uint64_t drain_timeout_ms = 30'000;     // SIGTERM: how long sessions may go on before shutdown
-  io::HostPort admin{"127.0.0.1", 9110};  // admin HTTP endpoint: /metrics, /healthz, /readyz
-  bool admin_enabled = true;              // --no-admin turns it off
+  uint64_t drain_timeout_ms = 30'000;             // SIGTERM: how long sessions may go on before shutdown
+  io::HostPort admin{"127.0.0.1", 9110};          // admin HTTP endpoint: /metrics, /healthz, /readyz
+  bool admin_enabled = true;                      // --no-admin turns it off
   uint64_t readiness_probe_interval_ms = 10'000;  // /readyz: a TCP connect to the upstream this often
+  // OAuth2 upstream credentials (gateway/oauth2/oauth2_config.h parses them): the config file's
+  // "oauth2_clients" object as JSON text, and where refresh tokens are kept.
+  std::string oauth2_clients_json;
+  std::string token_dir;
+  // Local accounts and routing rules (gateway/identity/).
+  std::string accounts_file;          // JSON accounts file; re-read on SIGHUP
+  std::optional<AuthMode> auth_mode;  // of the top-level (default) route; unset: local
+                                      // accounts when accounts_file is set, else passthrough
+  std::vector<RouteConfig> routes;    // config file only
   std::string config_file;
-  bool check_config = false;              // --check-config: validate, print "configuration OK", exit
+  bool check_config = false;  // --check-config: validate, print "configuration OK", exit
 };
 
 enum class CommandLineOutcome { Run, ExitSuccess };

@@ -1,8 +1,8 @@
 // SIGHUP: parse everything again, check it all, then swap it in for new sessions in one step.
 #include "gateway/config_reload.h"
 
+#include "gateway/identity/login_router.h"
 #include "gateway/log.h"
-#include "gateway/mailbox_factory.h"
 
 namespace popgate {
 namespace {
@@ -11,6 +11,20 @@ bool same_addresses(const std::vector<io::HostPort>& a, const std::vector<io::Ho
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].host != b[i].host || a[i].port != b[i].port) return false;
+  }
+  return true;
+}
+
+bool same_routes(const std::vector<RouteConfig>& a, const std::vector<RouteConfig>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].match != b[i].match || a[i].mode != b[i].mode ||
+        a[i].upstream.to_string() != b[i].upstream.to_string() || a[i].upstream_ca != b[i].upstream_ca ||
+        a[i].upstream_insecure != b[i].upstream_insecure || a[i].mailbox != b[i].mailbox ||
+        a[i].delete_mode != b[i].delete_mode || a[i].move_target != b[i].move_target ||
+        a[i].mark_seen != b[i].mark_seen) {
+      return false;
+    }
   }
   return true;
 }
@@ -55,6 +69,9 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
   check("admin", before.admin.host == after.admin.host && before.admin.port == after.admin.port);
   check("admin_enabled", before.admin_enabled == after.admin_enabled);
   check("readiness_probe_interval", before.readiness_probe_interval_ms == after.readiness_probe_interval_ms);
+  check("accounts_file", before.accounts_file == after.accounts_file);
+  check("auth_mode", before.auth_mode == after.auth_mode);
+  check("routes", same_routes(before.routes, after.routes));
   return changed;
 }
 
@@ -84,8 +101,9 @@ bool ConfigReloader::reload() {
   } catch (const ConfigError& error) {
     return fail("config_reload_failed", error.what());
   }
-  auto mailboxes = make_mailbox_factory(loop_, next);
-  if (!mailboxes) return fail("config_reload_failed", mailboxes.error().detail);
+  // The routes' factories, and the accounts file read again (a bad one keeps the old).
+  auto router = make_login_router(loop_, next, oauth2_clients_);
+  if (!router) return fail("config_reload_failed", router.error().detail);
 
   const Config& now = *service_.config();
   std::vector<std::string> restart;
@@ -115,7 +133,12 @@ bool ConfigReloader::reload() {
   std::vector<std::string> changed = changed_settings(now, next);
   log::set_level(next.log_level);
   log::set_format(next.log_format);
-  service_.reconfigure(std::make_shared<const Config>(std::move(next)), std::move(mailboxes).value());
+  if (const AccountsPtr& accounts = router.value()->accounts()) {
+    log::Line(log::Level::Info, "accounts_loaded")
+        .field("file", next.accounts_file)
+        .field("accounts", static_cast<uint64_t>(accounts->size()));
+  }
+  service_.reconfigure(std::make_shared<const Config>(std::move(next)), std::move(router).value());
   log::Line(log::Level::Info, "config_reloaded").field("changed", joined(changed));
   if (!restart.empty()) {
     log::Line(log::Level::Warn, "config_restart_required")

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "gateway/config.h"
+#include "gateway/identity/credential_source.h"
 #include "gateway/io/loop.h"
 #include "gateway/pop3_service.h"
 #include "gateway/tls_certificates.h"
@@ -30,6 +31,10 @@ class ConfigReloader {
 
   // Runs after every reload with its outcome: the hook for popgate_config_reloads_total{result}.
   void set_on_reload(std::function<void(bool ok)> on_reload) { on_reload_ = std::move(on_reload); }
+  // How the accounts file's "oauth2" identities find their client (none: such identities are errors).
+  void set_oauth2_clients(OAuth2ClientResolver oauth2_clients) {
+    oauth2_clients_ = std::move(oauth2_clients);
+  }
 
  private:
   bool fail(const char* event, const std::string& reason);
@@ -39,6 +44,7 @@ class ConfigReloader {
   TlsCertificates* certificates_;
   Parse parse_;
   std::function<void(bool ok)> on_reload_;
+  OAuth2ClientResolver oauth2_clients_;
 };
 
 // The settings that differ, by their config-file field names, in the option table's order.

@@ -1,22 +1,31 @@
 // popgate's entry point: parse the configuration, start the listeners, run the loop.
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>  // environ
 
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/admin_server.h"
 #include "gateway/config.h"
 #include "gateway/config_reload.h"
+#include "gateway/hash_password_command.h"
+#include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/signal_watcher.h"
 #include "gateway/log.h"
 #include "gateway/mailbox_factory.h"
 #include "gateway/maildrop_lock.h"
 #include "gateway/metrics.h"
+#include "gateway/oauth2/oauth2_config.h"
+#include "gateway/oauth2/oauth2_credential_source.h"
+#include "gateway/oauth2/token_manager.h"
+#include "gateway/oauth_login_command.h"
 #include "gateway/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "gateway/upstream_probe.h"
@@ -50,6 +59,16 @@ void raise_descriptor_limit() {
   }
 }
 
+// A core file holds whatever was in memory when popgate died: passwords and tokens in flight. No
+// core limit (RLIMIT_CORE 0), and not dumpable at all (a piped core_pattern such as
+// systemd-coredump ignores RLIMIT_CORE; PR_SET_DUMPABLE 0 also keeps other non-root processes of
+// the same user from ptrace and /proc/PID/mem). --allow-core-dumps leaves both as they were.
+void forbid_core_dumps() {
+  rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 const char* delete_mode_name(popgate::DeleteMode mode) {
   switch (mode) {
     case popgate::DeleteMode::Expunge:
@@ -68,6 +87,13 @@ int main(int argc, char** argv) {
   using namespace popgate;
   std::vector<std::string> environment;
   for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
+  if (argc >= 2 && std::string_view(argv[1]) == "hash-password") {
+    return run_hash_password_command(argc - 1, argv + 1, std::cin, std::cout, std::cerr, STDIN_FILENO);
+  }
+  // `popgate oauth login CLIENT`: a command of its own, not the server.
+  if (argc >= 2 && std::string_view(argv[1]) == "oauth") {
+    return run_oauth_command(argc - 1, argv + 1, environment, std::cout, std::cerr);
+  }
   Config config;
   try {
     std::string out;
@@ -80,6 +106,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (!config.allow_core_dumps) forbid_core_dumps();
   std::signal(SIGPIPE, SIG_IGN);
   set_lifecycle_signals_blocked(true);
   raise_descriptor_limit();
@@ -103,6 +130,39 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::shared_ptr<MailboxFactory> mailboxes = std::move(made).value();
+  // OAuth2 clients: secrets and keys are read and stored refresh tokens loaded now, so a broken
+  // client fails the start (and --check-config) rather than the first login.
+  std::unique_ptr<oauth2::OAuth2TokenManager> oauth2_tokens;
+  if (!config.oauth2_clients_json.empty()) {
+    try {
+      oauth2::OAuth2Config oauth2_config =
+          oauth2::parse_oauth2_config(config.oauth2_clients_json, config.token_dir);
+      auto token_tls = io::TlsClientContext::create({});  // identity providers: the system's CAs
+      if (!token_tls) throw ConfigError("oauth2: " + token_tls.error().detail);
+      oauth2_tokens = std::make_unique<oauth2::OAuth2TokenManager>(loop, std::move(oauth2_config),
+                                                                   std::move(token_tls).value(), &metrics);
+    } catch (const ConfigError& error) {
+      std::fprintf(stderr, "popgate: %s\n", error.what());
+      return 2;
+    }
+    if (Status loaded = oauth2_tokens->load_refresh_tokens(); !loaded) {
+      std::fprintf(stderr, "popgate: token_dir: %s\n", loaded.error().detail.c_str());
+      return 2;
+    }
+  }
+  // Routing rules and local accounts (the accounts file is read now, and again on SIGHUP).
+  OAuth2ClientResolver oauth2_clients;
+  if (oauth2_tokens) {
+    oauth2_clients = [&oauth2_tokens](const std::string& client) {
+      return make_oauth2_credential_source(*oauth2_tokens, client);
+    };
+  }
+  auto routed = make_login_router(loop, config, oauth2_clients);
+  if (!routed) {
+    std::fprintf(stderr, "popgate: %s\n", routed.error().detail.c_str());
+    return 2;
+  }
+  LoginRouterPtr router = std::move(routed).value();
   if (config.check_config) {
     std::fputs("configuration OK\n", stdout);
     return 0;
@@ -110,6 +170,7 @@ int main(int argc, char** argv) {
   MaildropLocks locks;
   auto shared_config = std::make_shared<const Config>(std::move(config));
   Pop3Service service(loop, shared_config, *mailboxes, locks, certificates.get(), &metrics);
+  service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);
     return 1;
@@ -190,6 +251,7 @@ int main(int argc, char** argv) {
     return next;
   });
   reloader.set_on_reload([&](bool ok) { metrics.config_reloaded(ok); });
+  reloader.set_oauth2_clients(oauth2_clients);
   io::SignalWatcher on_hup(loop, SIGHUP, [&] { reloader.reload(); });
   start_threadpool_with_signals_blocked(loop);
   set_lifecycle_signals_blocked(false);  // whatever arrived meanwhile is handled now

@@ -26,7 +26,8 @@ static_assert(kCommandKeywords.size() == 15 && kCommandKeywords.back() == "UNKNO
 constexpr std::array<const char*, 2> kListenerNames = {"pop3", "pop3s"};
 constexpr std::array<const char*, 4> kMechanismNames = {"user", "plain", "xoauth2", "oauthbearer"};
 // Index 0 is success; the rest are the classes a failed login is answered with.
-constexpr std::array<const char*, 6> kAuthResultNames = {"ok", "auth", "temporary", "permanent", "in_use", "login_delay"};
+constexpr std::array<const char*, 6> kAuthResultNames = {"ok",        "auth",   "temporary",
+                                                         "permanent", "in_use", "login_delay"};
 constexpr std::array<const char*, 3> kOperationNames = {"open", "fetch", "commit"};
 constexpr std::array<const char*, 2> kTlsSideNames = {"downstream", "upstream"};
 
@@ -144,6 +145,24 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
     std::lock_guard lock(mutex_);
     add_upstream("imap");
     add_upstream("jmap");
+  }
+
+  auto& rejected = BuildCounter()
+                       .Name("popgate_connections_rejected_total")
+                       .Help("POP3 connections refused by the abuse limits, by the limit they hit")
+                       .Register(registry);
+  for (Refusal refusal : {Refusal::MaxSessions, Refusal::MaxSessionsPerAddress, Refusal::ConnectionRate}) {
+    rejected_[static_cast<size_t>(refusal) - 1] = &rejected.Add({{"reason", to_string(refusal)}});
+  }
+
+  auto& oauth_refreshes = BuildCounter()
+                              .Name("popgate_oauth_token_refreshes_total")
+                              .Help("OAuth2 access-token refreshes, by result (ok, revoked, failed)")
+                              .Register(registry);
+  for (auto [result, name] :
+       {std::pair{OAuthRefreshResult::Ok, "ok"}, std::pair{OAuthRefreshResult::Revoked, "revoked"},
+        std::pair{OAuthRefreshResult::Failed, "failed"}}) {
+    oauth_refreshes_[static_cast<size_t>(result)] = &oauth_refreshes.Add({{"result", name}});
   }
 
   draining_ = &BuildGauge()

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/admission_control.h"
 #include "protocol/common/error.h"
 
 namespace popgate {
@@ -55,6 +56,9 @@ enum class Listener { Pop3, Pop3s };  // plain/STLS, implicit TLS
 enum class AuthMechanism { User, Plain, Xoauth2, Oauthbearer };
 enum class UpstreamOperation { Open, Fetch, Commit };
 enum class TlsSide { Downstream, Upstream };
+// An OAuth2 access-token refresh: ok, refused because the refresh token was revoked or expired
+// (invalid_grant: someone must run `popgate oauth login`), or failed otherwise (endpoint down).
+enum class OAuthRefreshResult { Ok, Revoked, Failed };
 
 // The metrics of one upstream adapter ("imap", "jmap"): resolve once per mailbox.
 class UpstreamMetrics {
@@ -104,6 +108,10 @@ class Metrics {
   void downstream_sent(uint64_t bytes) { sent_bytes_->Increment(static_cast<double>(bytes)); }
   void message_retrieved() { retrieved_->Increment(); }
   void messages_deleted(uint64_t count) { deleted_->Increment(static_cast<double>(count)); }
+  // A connection refused by the abuse limits (popgate_connections_rejected_total{reason}).
+  void connection_rejected(Refusal refusal) {
+    if (refusal != Refusal::None) rejected_[static_cast<size_t>(refusal) - 1]->Increment();
+  }
   void tls_handshake(TlsSide side, bool ok) {
     tls_handshakes_[static_cast<size_t>(side)][ok ? 0 : 1]->Increment();
   }
@@ -116,6 +124,10 @@ class Metrics {
   // ---- The process ----
   void set_draining(bool draining) { draining_->Set(draining ? 1 : 0); }
   void config_reloaded(bool ok) { (ok ? reloads_ok_ : reloads_failed_)->Increment(); }
+  // popgate_oauth_token_refreshes_total{result}: no client label, the result says what to do.
+  void oauth_token_refresh(OAuthRefreshResult result) {
+    oauth_refreshes_[static_cast<size_t>(result)]->Increment();
+  }
 
  private:
   struct CommandMetrics {
@@ -141,9 +153,11 @@ class Metrics {
   prometheus::Counter* retrieved_ = nullptr;
   prometheus::Counter* deleted_ = nullptr;
   std::array<std::array<prometheus::Counter*, 2>, 2> tls_handshakes_{};  // [side][ok, failed]
+  std::array<prometheus::Counter*, 3> rejected_{};                       // by Refusal, None excepted
   prometheus::Gauge* draining_ = nullptr;
   prometheus::Counter* reloads_ok_ = nullptr;
   prometheus::Counter* reloads_failed_ = nullptr;
+  std::array<prometheus::Counter*, 3> oauth_refreshes_{};  // by OAuthRefreshResult
 
   prometheus::Family<prometheus::Histogram>* upstream_durations_ = nullptr;
   prometheus::Family<prometheus::Counter>* upstream_errors_ = nullptr;

@@ -10,14 +10,16 @@ namespace popgate {
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
                          MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics)
     : loop_(loop),
-      current_(std::make_shared<Generation>(Generation{
-          nullptr,
-          SessionContext{loop, std::move(config), mailboxes, locks, certificates, nullptr, metrics}})),
+      current_(std::make_shared<Generation>(
+          Generation{nullptr, SessionContext{loop, std::move(config), mailboxes, locks, certificates, nullptr,
+                                             metrics, &auth_throttle_}})),
       drain_timer_(loop) {
   current_->context.on_finished = session_finished_callback();
 }
 
-Pop3Service::~Pop3Service() { *alive_ = false; }
+Pop3Service::~Pop3Service() {
+  *alive_ = false;
+}
 
 std::function<void(uint64_t)> Pop3Service::session_finished_callback() {
   return [this](uint64_t id) {
@@ -38,7 +40,18 @@ void Pop3Service::reconfigure(std::shared_ptr<const Config> config,
   // The old generation lives on in the entries of the sessions accepted under it.
   current_ = std::make_shared<Generation>(Generation{
       std::move(mailboxes), SessionContext{loop_, std::move(config), factory, now.locks, now.certificates,
-                                           session_finished_callback(), now.metrics}});
+                                           session_finished_callback(), now.metrics, &auth_throttle_}});
+}
+
+void Pop3Service::reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<LoginRouter> router) {
+  const SessionContext& now = current_->context;
+  // The router owns the factories; `mailboxes` (the top-level route's) is for what asks for one.
+  LoginRouter* routing = router.get();
+  current_ = std::make_shared<Generation>(Generation{
+      nullptr,
+      SessionContext{loop_, std::move(config), routing->default_mailboxes(), now.locks, now.certificates,
+                     session_finished_callback(), now.metrics, &auth_throttle_, routing},
+      std::move(router)});
 }
 
 Status Pop3Service::start() {
@@ -129,11 +142,36 @@ std::vector<io::SocketAddress> Pop3Service::listening_addresses() const {
 }
 
 void Pop3Service::accept(io::TransportPtr client, bool implicit_tls) {
+  const Config& config = *current_->context.config;
+  std::string address = client_address_key(client->peer().address);
+  const AdmissionLimits limits{config.max_sessions, config.max_sessions_per_ip,
+                               config.max_connection_rate_per_ip};
+  if (Refusal refusal = admission_.admit(address, loop_.now_ms(), limits); refusal != Refusal::None) {
+    return refuse(std::move(client), implicit_tls, refusal);
+  }
   uint64_t id = next_session_id_++;
+  AdmittedSession admitted(admission_, std::move(address));
   auto session = std::make_unique<Pop3Session>(current_->context, id, std::move(client), implicit_tls);
   Pop3Session& started = *session;
-  sessions_.emplace(id, Entry{current_, std::move(session)});
+  sessions_.emplace(id, Entry{current_, std::move(admitted), std::move(session)});
   started.start();
+}
+
+void Pop3Service::refuse(io::TransportPtr client, bool implicit_tls, Refusal refusal) {
+  if (current_->context.metrics != nullptr) current_->context.metrics->connection_rejected(refusal);
+  if (uint64_t suppressed = 0; refusal_log_.allow(loop_.now_ms(), suppressed)) {
+    // The peer's address is the operator's business (it is never a metric label).
+    log::Line(log::Level::Warn, "connection_rejected")
+        .field("reason", to_string(refusal))
+        .field("peer", client->peer().address)
+        .field("listener", implicit_tls ? "pop3s" : "pop3")
+        .field("sessions", admission_.sessions())
+        .field("suppressed", suppressed);
+  }
+  // RFC 3206: [SYS/TEMP], the client may come back later. A client on the implicit-TLS
+  // listener expects a handshake and cannot read a plaintext line: it only sees the close.
+  if (!implicit_tls) client->write("-ERR [SYS/TEMP] Too many connections; try again later.\r\n");
+  client->end();
 }
 
 }  // namespace popgate

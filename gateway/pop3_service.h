@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/admission_control.h"
+#include "gateway/auth_throttle.h"
 #include "gateway/io/tcp_listener.h"
 #include "gateway/io/timer.h"
 #include "gateway/pop3_session.h"
@@ -33,6 +35,8 @@ class Pop3Service {
   // SIGHUP: sessions accepted from now on get `config` and `mailboxes`; live sessions keep the
   // config and the factory they were accepted with (kept alive until the last of them is gone).
   void reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<MailboxFactory> mailboxes);
+  // The same with routing rules and local accounts: new sessions resolve logins with `router`.
+  void reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<LoginRouter> router);
   // The configuration new sessions get.
   const std::shared_ptr<const Config>& config() const { return current_->context.config; }
 
@@ -46,14 +50,18 @@ class Pop3Service {
   struct Generation {
     std::shared_ptr<MailboxFactory> owned_mailboxes;  // null for the constructor's factory
     SessionContext context;
+    std::shared_ptr<LoginRouter> router;  // null: no routing (every login passes through)
   };
   struct Entry {
     std::shared_ptr<Generation> generation;  // declared first: outlives the session
+    AdmittedSession admitted;                // its place under the session limits
     std::unique_ptr<Pop3Session> session;
   };
 
   Status listen(const io::HostPort& host_port, bool implicit_tls);
   void accept(io::TransportPtr client, bool implicit_tls);
+  // Over an abuse limit: one -ERR line (none on implicit TLS) and the connection is closed.
+  void refuse(io::TransportPtr client, bool implicit_tls, Refusal refusal);
   std::function<void(uint64_t)> session_finished_callback();
   void shut_down_sessions();
   void finish_drain();
@@ -61,6 +69,10 @@ class Pop3Service {
   io::Loop& loop_;
   std::shared_ptr<Generation> current_;
   std::vector<std::unique_ptr<io::TcpListener>> listeners_;
+  // Shared by every generation, declared before sessions_ so they outlive every session.
+  AdmissionControl admission_;
+  AuthThrottle auth_throttle_;
+  LogThrottle refusal_log_;
   std::unordered_map<uint64_t, Entry> sessions_;
   uint64_t next_session_id_ = 1;
   bool draining_ = false;

@@ -5,6 +5,7 @@
 
 #include <variant>
 
+#include "gateway/admission_control.h"
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 
@@ -44,6 +45,7 @@ Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr 
       server_(server_options(context, *client_, implicit_tls)),
       idle_timer_(context.loop),
       auth_delay_timer_(context.loop),
+      update_timer_(context.loop),
       metrics_(metrics_or_sink(context.metrics)),
       active_(metrics_.session_opened(implicit_tls ? Listener::Pop3s : Listener::Pop3)) {}
 
@@ -138,7 +140,9 @@ void Pop3Session::pump() {
     if (std::holds_alternative<pop3::NeedInput>(event)) {
       client_->start_reading();
       action_ = "waiting for a command";
-      arm_idle_timer();
+      // Only a whole command restarts the clock (the events above stop it): a client that
+      // trickles bytes without ever finishing a line (slowloris) still times out.
+      if (!idle_timer_.active()) arm_idle_timer();
       return;
     }
     if (std::holds_alternative<pop3::Waiting>(event)) return;
@@ -178,40 +182,64 @@ void Pop3Session::authenticate(pop3::Authenticate&& request) {
                     : request.mechanism == "XOAUTH2"     ? AuthMechanism::Xoauth2
                     : request.mechanism == "OAUTHBEARER" ? AuthMechanism::Oauthbearer
                                                          : AuthMechanism::User;
-  mailbox_ = context_.mailboxes.create();
+  if (refuse_throttled_login(request.user)) return;
+  const CredentialKind kind = request.bearer_token() ? CredentialKind::BearerToken : CredentialKind::Password;
+  Credentials login{request.mechanism, std::move(request.user), std::move(request.password), kind};
+  if (context_.router == nullptr) return open_upstream(context_.mailboxes, std::move(login));
+  action_ = "routing the login";
+  pending_route_ = context_.router->resolve(
+      std::move(login), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
+}
+
+void Pop3Session::on_routed(Result<RoutedLogin> routed) {
+  if (finished_) return;
+  if (!routed) {
+    // A local account refused (after the same work as a wrong password), or its identity's
+    // credential could not be had. Answered as an upstream refusal would be.
+    return fail_login(routed.error());
+  }
+  RoutedLogin login = std::move(routed).value();
+  log::Line(log::Level::Debug, "login_routed")
+      .field("session", id_)
+      .field("user", user_)
+      .field("route", login.route)
+      .field("identity", login.identity);
+  open_upstream(*login.mailboxes, std::move(login.credentials));
+}
+
+void Pop3Session::fail_login(const Error& error) {
+  metrics_.auth_failed(auth_mechanism_, error.kind);
+  log::Line(error.kind == ErrorKind::Auth ? log::Level::Info : log::Level::Warn, "login_failed")
+      .field("session", id_)
+      .field("user", user_)
+      .field("class", to_string(error.kind))
+      .field("reason", error.detail);
+  user_.clear();
+  if (error.kind == ErrorKind::Auth) {
+    // Slow down password guessing; the answer and the delay are the same whatever was wrong
+    // (popgate cannot tell an unknown user from a wrong password, and does not try).
+    return answer_failed_login(ErrorKind::Auth, count_failed_login());
+  }
+  server_.auth_failed(error.kind);
+  pump();
+}
+
+void Pop3Session::open_upstream(MailboxFactory& mailboxes, Credentials&& credentials) {
+  action_ = "logging in upstream";
+  mailbox_ = mailboxes.create();
   upstream_metrics_ = &metrics_.upstream(mailbox_->kind());
   upstream_connection_ = upstream_metrics_->connection();
   operation_began_ns_ = uv_hrtime();
-  mailbox_->open(Credentials{request.mechanism, std::move(request.user), std::move(request.password)},
-                 [this](Result<Snapshot> result) { on_opened(std::move(result)); });
+  mailbox_->open(std::move(credentials), [this](Result<Snapshot> result) { on_opened(std::move(result)); });
 }
 
 void Pop3Session::on_opened(Result<Snapshot> result) {
   if (finished_) return;
   upstream_metrics_->observe(UpstreamOperation::Open, seconds_since(operation_began_ns_));
   if (!result) {
-    const Error& error = result.error();
-    upstream_metrics_->error(UpstreamOperation::Open, error.kind);
-    metrics_.auth_failed(auth_mechanism_, error.kind);
+    upstream_metrics_->error(UpstreamOperation::Open, result.error().kind);
     retire_mailbox();
-    log::Line(error.kind == ErrorKind::Auth ? log::Level::Info : log::Level::Warn, "login_failed")
-        .field("session", id_)
-        .field("user", user_)
-        .field("class", to_string(error.kind))
-        .field("reason", error.detail);
-    user_.clear();
-    if (error.kind == ErrorKind::Auth) {
-      // Slow down password guessing; the answer is the same whatever was wrong.
-      action_ = "delaying a failed login";
-      auth_delay_timer_.start(config_->auth_failure_delay_ms, [this] {
-        if (finished_) return;
-        server_.auth_failed(ErrorKind::Auth);
-        pump();
-      });
-      return;
-    }
-    server_.auth_failed(error.kind);
-    return pump();
+    return fail_login(result.error());
   }
   Snapshot snapshot = std::move(result).value();
   if (config_->maildrop_lock) {
@@ -228,6 +256,7 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
       return pump();
     }
   }
+  count_successful_login();
   metrics_.auth_succeeded(auth_mechanism_);
   snapshot_ = std::move(snapshot);
   std::vector<pop3::MessageListing> listing;
@@ -240,6 +269,55 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
       .field("messages", static_cast<uint64_t>(listing.size()));
   server_.auth_succeeded(std::move(listing));
   pump();
+}
+
+// ---------------------------------------------------------------- login throttling
+
+namespace {
+
+AuthThrottleSettings throttle_settings(const Config& config) {
+  AuthThrottleSettings settings;
+  settings.window_ms = config.auth_throttle_window_ms;
+  settings.max_failures_per_user = config.auth_throttle_max_failures;
+  settings.max_failures_per_address = config.auth_throttle_max_failures_per_ip;
+  settings.base_delay_ms = config.auth_failure_delay_ms;
+  settings.max_delay_ms = config.auth_failure_delay_max_ms;
+  return settings;
+}
+
+}  // namespace
+
+bool Pop3Session::refuse_throttled_login(std::string_view user) {
+  login_name_ = user;
+  if (context_.auth_throttle == nullptr) return false;
+  const std::string address = client_address_key(client_->peer().address);
+  const uint64_t now_ms = context_.loop.now_ms();
+  if (!context_.auth_throttle->locked_out(address, user, now_ms, throttle_settings(*config_))) return false;
+  // The upstream is not asked: a locked-out name or address learns nothing more, right or wrong.
+  metrics_.auth_failed(auth_mechanism_, ErrorKind::LoginDelay);
+  log::Line(log::Level::Info, "login_throttled").field("session", id_).field("user", user);
+  user_.clear();
+  answer_failed_login(ErrorKind::LoginDelay, config_->auth_failure_delay_ms);
+  return true;
+}
+
+uint64_t Pop3Session::count_failed_login() {
+  if (context_.auth_throttle == nullptr) return config_->auth_failure_delay_ms;
+  return context_.auth_throttle->record_failure(client_address_key(client_->peer().address), login_name_,
+                                                context_.loop.now_ms(), throttle_settings(*config_));
+}
+
+void Pop3Session::count_successful_login() {
+  if (context_.auth_throttle != nullptr) context_.auth_throttle->record_success(login_name_);
+}
+
+void Pop3Session::answer_failed_login(ErrorKind kind, uint64_t delay_ms) {
+  action_ = "delaying a failed login";
+  auth_delay_timer_.start(delay_ms, [this, kind] {
+    if (finished_) return;
+    server_.auth_failed(kind);
+    pump();
+  });
 }
 
 // ---------------------------------------------------------------- RETR and TOP
@@ -330,25 +408,47 @@ void Pop3Session::commit(const pop3::Commit& request) {
   for (size_t index : request.deleted) deleted.push_back(snapshot_.messages[index]);
   uint64_t count = deleted.size();
   operation_began_ns_ = uv_hrtime();
-  mailbox_->commit(std::move(deleted), [this, count](Status status) {
-    if (finished_) return;
-    upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
-    if (status) {
-      deleted_ = count;
-      metrics_.messages_deleted(count);
-      server_.commit_succeeded();
-    } else {
-      upstream_metrics_->error(UpstreamOperation::Commit, status.error().kind);
-      log::Line(log::Level::Error, "update_failed")
-          .field("session", id_)
-          .field("user", user_)
-          .field("marked", count)
-          .field("class", to_string(status.error().kind))
-          .field("reason", status.error().detail);
-      server_.commit_failed(status.error().kind);
-    }
-    pump();
-  });
+  update_timer_.start(config_->update_timeout_ms, [this] { on_update_timeout(); });
+  mailbox_->commit(std::move(deleted),
+                   [this, count](Status status) { on_committed(std::move(status), count); });
+}
+
+void Pop3Session::on_committed(Status status, uint64_t count) {
+  if (finished_) return;
+  update_timer_.stop();
+  upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
+  if (status) {
+    deleted_ = count;
+    metrics_.messages_deleted(count);
+    server_.commit_succeeded();
+  } else {
+    upstream_metrics_->error(UpstreamOperation::Commit, status.error().kind);
+    log::Line(log::Level::Error, "update_failed")
+        .field("session", id_)
+        .field("user", user_)
+        .field("marked", count)
+        .field("class", to_string(status.error().kind))
+        .field("reason", status.error().detail);
+    server_.commit_failed(status.error().kind);
+  }
+  pump();
+}
+
+void Pop3Session::on_update_timeout() {
+  if (finished_) return;
+  upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
+  upstream_metrics_->error(UpstreamOperation::Commit, ErrorKind::Temporary);
+  log::Line(log::Level::Error, "update_failed")
+      .field("session", id_)
+      .field("user", user_)
+      .field("class", to_string(ErrorKind::Temporary))
+      .field("reason", "UPDATE took longer than --update-timeout");
+  // The client hears [SYS/TEMP] and the session closes. Dropping the mailbox cancels what is
+  // still in flight upstream; what the upstream already confirmed (a STORE, an EXPUNGE) stays
+  // done, and a message whose removal was not confirmed is simply still there next time.
+  retire_mailbox();
+  server_.commit_failed(ErrorKind::Temporary);
+  pump();
 }
 
 // ---------------------------------------------------------------- end
@@ -359,6 +459,8 @@ void Pop3Session::finish(std::string_view outcome) {
   record_commands(command_began_ns_);
   idle_timer_.stop();
   auth_delay_timer_.stop();
+  update_timer_.stop();
+  pending_route_.reset();
   lock_.reset();
   client_->end();  // flushes the last reply, then closes
   log::Line(log::Level::Info, "session_close")

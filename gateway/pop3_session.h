@@ -12,7 +12,9 @@
 #include <string>
 
 #include "adapters/mailbox.h"
+#include "gateway/auth_throttle.h"
 #include "gateway/config.h"
+#include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/transport.h"
@@ -37,6 +39,11 @@ struct SessionContext {
   // The process's metrics; never null in production. A test that does not look at metrics
   // may leave it null (the session then counts into a private sink).
   Metrics* metrics = nullptr;
+  // Failed-login accounting shared by the service's sessions; null: no throttling beyond the
+  // fixed --auth-failure-delay (tests that do not look at it).
+  AuthThrottle* auth_throttle = nullptr;
+  // Routing rules and local accounts; null: every login passes through to `mailboxes`.
+  LoginRouter* router = nullptr;
 };
 
 class Pop3Session final : public io::TransportHandler, public BodySink {
@@ -67,10 +74,25 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   void on_tls_ready(Status status, bool implicit);
   void pump();
   void authenticate(pop3::Authenticate&& request);
+  // The LoginRouter's answer: where the login goes and with which credentials.
+  void on_routed(Result<RoutedLogin> routed);
+  void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials);
   void on_opened(Result<Snapshot> result);
   void retrieve(const pop3::Retrieve& request);
   void on_retrieved(Status status);
   void commit(const pop3::Commit& request);
+  void on_committed(Status status, uint64_t count);
+  void on_update_timeout();
+  // Abuse limits around the upstream login (AuthThrottle): the check before it, the accounting
+  // after it. True when the login was refused without asking the upstream.
+  bool refuse_throttled_login(std::string_view user);
+  // After an [AUTH] failure: counts it and returns how long to wait before answering.
+  uint64_t count_failed_login();
+  void count_successful_login();
+  // Answers the login with `kind` after `delay_ms`.
+  // A refused login (routing, credential or upstream): metric, log line, the POP3 answer.
+  void fail_login(const Error& error);
+  void answer_failed_login(ErrorKind kind, uint64_t delay_ms);
   void arm_idle_timer();
   void finish(std::string_view outcome);
   // Writes to the client and counts the octets.
@@ -86,6 +108,7 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   const bool implicit_tls_;
   io::TransportPtr client_;
   pop3::Pop3Server server_;
+  PendingRoutePtr pending_route_;  // the LoginRouter's work for the login in progress
   MailboxPtr mailbox_;
   // popgate_upstream_connections_active, held while mailbox_ exists. An approximation: each
   // open mailbox holds one upstream connection (IMAP does; JMAP's HTTP client may hold none
@@ -95,6 +118,8 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   MaildropLockPtr lock_;
   io::Timer idle_timer_;
   io::Timer auth_delay_timer_;
+  io::Timer update_timer_;  // --update-timeout: how long QUIT's UPDATE may take
+  std::string login_name_;  // as the client gave it, for the AuthThrottle
 
   // The message being streamed.
   pop3::DotStuffer stuffer_;

@@ -35,3 +35,11 @@ class CredentialSource {
 using CredentialSourcePtr = std::shared_ptr<CredentialSource>;
 
 }  // namespace popgate
+
+namespace popgate {
+
+// The CredentialSource of a named OAuth2 client (from the OAuth2 configuration), for the
+// accounts file's "oauth2": "client-name". An Error (Permanent) names what is wrong with it.
+using OAuth2ClientResolver = std::function<Result<CredentialSourcePtr>(const std::string& client)>;
+
+}  // namespace popgate

@@ -17,7 +17,7 @@ from deploy_lib import Checker, arguments
 INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME", "USER",
                 "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "MAINTAINER"}
 # Packages of install-deps.sh that only the tests need (POPGATE_BUILD_TESTS=OFF in the image).
-TEST_ONLY_BUILD_PACKAGES = {"libgtest-dev", "googletest"}
+TEST_ONLY_BUILD_PACKAGES = {"libgtest-dev", "googletest", "libclang-rt-14-dev"}
 BUILD_TOOLS = {"build-essential", "cmake", "pkg-config", "ninja-build", "node-llhttp"}
 
 

@@ -35,11 +35,26 @@ def make_certificate(directory):
     return cert, key
 
 
+def example_accounts(source_dir, directory):
+    """deploy/example-accounts.json with its secret files made (popgate reads them at load)."""
+    accounts = load_json(source_dir / "deploy/example-accounts.json")
+    for name, identity in accounts["identities"].items():
+        if "secret_file" in identity:
+            secret = directory / f"secret-{name}"
+            secret.write_text("example secret\n")
+            identity["secret_file"] = str(secret)
+    path = directory / "accounts.json"
+    path.write_text(json.dumps(accounts))
+    return path
+
+
 def check_config(binary, config, directory, name):
     path = directory / f"{name}.json"
     path.write_text(json.dumps(config))
+    # The example accounts file's secret_env.
+    env = dict(clean_environment(), ARCHIVE_PASSWORD="example secret")
     return subprocess.run([str(binary), "--config", str(path), "--check-config"], capture_output=True, text=True,
-                          timeout=30, env=clean_environment())
+                          timeout=30, env=env)
 
 
 def main():
@@ -87,6 +102,8 @@ def main():
             config = dict(config)
             if "tls_cert" in config:
                 config["tls_cert"], config["tls_key"] = str(cert), str(key)
+            if "accounts_file" in config:
+                config["accounts_file"] = str(example_accounts(args.source_dir, tmp))
             result = check_config(args.popgate, config, tmp, f"config{i}")
             c.check(result.returncode == 0 and result.stdout.strip() == "configuration OK",
                     f"popgate --check-config refuses {name}: exit {result.returncode}, {result.stdout}{result.stderr}")

@@ -2,7 +2,6 @@
 #include "gateway/config.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
@@ -112,8 +111,8 @@ class ConfigFileTest : public ::testing::Test {
  protected:
   std::string write(const std::string& json) {
     // ctest runs test processes side by side: the pid keeps their files apart.
-    path_ = ::testing::TempDir() + "popgate-config-" + std::to_string(getpid()) + "-" + std::to_string(counter_++) +
-            ".json";
+    path_ = ::testing::TempDir() + "popgate-config-" + std::to_string(getpid()) + "-" +
+            std::to_string(counter_++) + ".json";
     std::ofstream(path_) << json;
     return path_;
   }

@@ -21,6 +21,8 @@ using testing::FakeTransport;
 using testing::FakeUpstream;
 using testing::parse_prometheus_text;
 using testing::PrometheusText;
+using testing::read_written_until;
+using testing::run_loop_until;
 
 const std::map<std::string, std::string> kFamilies = {
     {"popgate_build_info", "gauge"},
@@ -39,6 +41,8 @@ const std::map<std::string, std::string> kFamilies = {
     {"popgate_upstream_connections_active", "gauge"},
     {"popgate_draining", "gauge"},
     {"popgate_config_reloads_total", "counter"},
+    {"popgate_connections_rejected_total", "counter"},
+    {"popgate_oauth_token_refreshes_total", "counter"},
 };
 
 TEST(MetricsTest, EveryFamilyIsExportedWithItsTypeAndASample) {
@@ -207,25 +211,11 @@ class SessionMetricsTest : public ::testing::Test {
   }
 
   bool run_until(const std::function<bool()>& done, int timeout_ms = 3000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      loop_.run_nowait();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    return true;
+    return run_loop_until(loop_, done, timeout_ms);
   }
 
   std::string read_until(Client& client, std::string_view until) {
-    bool found =
-        run_until([&] { return client.io->written.find(until, client.read_pos) != std::string::npos; });
-    EXPECT_TRUE(found) << "never saw '" << until << "' in: " << client.io->written.substr(client.read_pos);
-    auto end = client.io->written.find(until, client.read_pos);
-    if (end == std::string::npos) return client.io->written.substr(client.read_pos);
-    end += until.size();
-    std::string out = client.io->written.substr(client.read_pos, end - client.read_pos);
-    client.read_pos = end;
-    return out;
+    return read_written_until(loop_, *client.io, client.read_pos, until);
   }
 
   std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {

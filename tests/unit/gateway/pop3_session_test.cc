@@ -17,6 +17,8 @@ namespace {
 
 using testing::FakeMailboxFactory;
 using testing::FakeTransport;
+using testing::read_written_until;
+using testing::run_loop_until;
 using testing::FakeUpstream;
 
 class Pop3SessionTest : public ::testing::Test {
@@ -69,26 +71,12 @@ class Pop3SessionTest : public ::testing::Test {
   }
 
   bool run_until(const std::function<bool()>& done, int timeout_ms = 3000) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!done()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      loop_.run_nowait();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-    return true;
+    return run_loop_until(loop_, done, timeout_ms);
   }
 
   // Everything the client got since the last call, once it contains `until`.
   std::string read_until(Client& client, std::string_view until) {
-    bool found =
-        run_until([&] { return client.io->written.find(until, client.read_pos) != std::string::npos; });
-    EXPECT_TRUE(found) << "never saw '" << until << "' in: " << client.io->written.substr(client.read_pos);
-    auto end = client.io->written.find(until, client.read_pos);
-    if (end == std::string::npos) return client.io->written.substr(client.read_pos);
-    end += until.size();
-    std::string out = client.io->written.substr(client.read_pos, end - client.read_pos);
-    client.read_pos = end;
-    return out;
+    return read_written_until(loop_, *client.io, client.read_pos, until);
   }
 
   std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {

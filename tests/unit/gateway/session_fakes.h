@@ -1,13 +1,16 @@
 // In-memory stand-ins for a session's two peers: a client Transport and a scripted Mailbox.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <uv.h>
+
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <uv.h>
 
 #include "adapters/mailbox.h"
 #include "gateway/io/loop.h"
@@ -21,8 +24,8 @@ class FakeTransport final : public io::Transport {
  public:
   struct Shared {
     std::string written;
-    size_t taken = 0;            // octets of `written` the network accepted
-    bool auto_take = true;       // a fast client: every write is taken at once
+    size_t taken = 0;       // octets of `written` the network accepted
+    bool auto_take = true;  // a fast client: every write is taken at once
     bool ended = false;
     bool reading = false;
     bool destroyed = false;
@@ -67,20 +70,23 @@ struct FakeUpstream {
   };
   std::vector<Message> messages;
   std::string password = "secret";
-  std::optional<ErrorKind> open_failure;        // instead of checking the password
+  std::optional<ErrorKind> open_failure;  // instead of checking the password
   std::optional<ErrorKind> commit_failure;
+  bool stall_commit = false;  // commit() never answers (an upstream that hangs)
   std::optional<ErrorKind> fail_fetch_after_start;
-  size_t chunk_size = 100;                      // bytes per on_body_chunk
+  size_t chunk_size = 100;                        // bytes per on_body_chunk
   std::vector<std::vector<std::string>> commits;  // upstream ids of each commit
-  std::vector<std::string> fetched;             // upstream ids fetched
-  size_t live_mailboxes = 0;                    // a gauge: constructed minus destroyed
+  std::vector<std::string> fetched;               // upstream ids fetched
+  size_t live_mailboxes = 0;                      // a gauge: constructed minus destroyed
   size_t max_fetch_chunks_while_paused = 0;
   bool paused = false;
 };
 
 class FakeMailbox final : public Mailbox {
  public:
-  FakeMailbox(io::Loop& loop, FakeUpstream& upstream) : loop_(loop), upstream_(upstream) { ++upstream_.live_mailboxes; }
+  FakeMailbox(io::Loop& loop, FakeUpstream& upstream) : loop_(loop), upstream_(upstream) {
+    ++upstream_.live_mailboxes;
+  }
   ~FakeMailbox() override {
     *alive_ = false;
     --upstream_.live_mailboxes;
@@ -89,7 +95,8 @@ class FakeMailbox final : public Mailbox {
   void open(Credentials credentials, OpenDone done) override {
     later([this, credentials = std::move(credentials), done = std::move(done)] {
       if (upstream_.open_failure) return done(make_error(*upstream_.open_failure, "scripted"));
-      if (credentials.password.reveal() != upstream_.password) return done(make_error(ErrorKind::Auth, "bad password"));
+      if (credentials.password.reveal() != upstream_.password)
+        return done(make_error(ErrorKind::Auth, "bad password"));
       Snapshot snapshot;
       snapshot.mailbox_key = "fake/" + credentials.user;
       for (const auto& message : upstream_.messages) snapshot.messages.push_back(message.info);
@@ -122,6 +129,7 @@ class FakeMailbox final : public Mailbox {
 
   void commit(std::vector<MessageInfo> deleted, Done done) override {
     later([this, deleted = std::move(deleted), done = std::move(done)] {
+      if (upstream_.stall_commit) return;  // `done` is dropped unanswered with the mailbox
       if (upstream_.commit_failure) return done(make_error(*upstream_.commit_failure, "scripted"));
       std::vector<std::string> ids;
       for (const auto& message : deleted) ids.push_back(message.upstream_id);
@@ -177,5 +185,30 @@ class FakeMailboxFactory final : public MailboxFactory {
   io::Loop& loop_;
   FakeUpstream& upstream_;
 };
+
+// Turns the loop until `done` holds; false if it did not within the timeout.
+inline bool run_loop_until(io::Loop& loop, const std::function<bool()>& done, int timeout_ms = 3000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    loop.run_nowait();
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+// What the session wrote to the client since `read_pos`, once it contains `until` (then
+// `read_pos` moves past it). If it never comes, the test fails and gets everything written.
+inline std::string read_written_until(io::Loop& loop, const FakeTransport::Shared& io, size_t& read_pos,
+                                      std::string_view until) {
+  bool found = run_loop_until(loop, [&] { return io.written.find(until, read_pos) != std::string::npos; });
+  EXPECT_TRUE(found) << "never saw '" << until << "' in: " << io.written.substr(read_pos);
+  auto end = io.written.find(until, read_pos);
+  if (end == std::string::npos) return io.written.substr(read_pos);
+  end += until.size();
+  std::string out = io.written.substr(read_pos, end - read_pos);
+  read_pos = end;
+  return out;
+}
 
 }  // namespace popgate::testing

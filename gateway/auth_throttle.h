@@ -1,0 +1,64 @@
+// AuthThrottle: failed logins counted per client address and per user name, turned into a growing
+// delay before `-ERR [AUTH]` and, past a threshold, `-ERR [LOGIN-DELAY]` without asking the
+// upstream. Sans clock: the caller passes now_ms.
+//
+// Popgate cannot tell an unknown user from a wrong password (the upstream answers both with the
+// same NO), and this class does not try: a name is counted whether it exists or not, so the delay
+// and the lock-out are the same for both.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace popgate {
+
+struct AuthThrottleSettings {
+  uint64_t window_ms = 300'000;             // failures older than this (from the first) are forgotten
+  uint64_t max_failures_per_user = 10;      // then [LOGIN-DELAY] for that user; 0: never
+  uint64_t max_failures_per_address = 100;  // then [LOGIN-DELAY] from that address; 0: never
+  uint64_t base_delay_ms = 2'000;           // before the first -ERR [AUTH]; doubles with each failure
+  uint64_t max_delay_ms = 30'000;           // the delay's cap
+};
+
+class AuthThrottle {
+ public:
+  explicit AuthThrottle(size_t max_tracked_keys = 65'536) : max_tracked_keys_(max_tracked_keys) {}
+  AuthThrottle(const AuthThrottle&) = delete;
+  AuthThrottle& operator=(const AuthThrottle&) = delete;
+
+  // Before asking the upstream: true if `address` or `user` is over its threshold in the window.
+  bool locked_out(const std::string& address, std::string_view user, uint64_t now_ms,
+                  const AuthThrottleSettings& settings);
+  // An [AUTH] failure: counts it for both and returns the delay before answering,
+  // base × 2^(n-1) capped, n the larger of the two counts.
+  uint64_t record_failure(const std::string& address, std::string_view user, uint64_t now_ms,
+                          const AuthThrottleSettings& settings);
+  // A successful login forgets the user's failures (not the address's: one valid account must
+  // not let its owner go on guessing others' passwords).
+  void record_success(std::string_view user);
+
+  size_t tracked_keys() const { return addresses_.size() + users_.size(); }
+
+  // User names compare case-insensitively (ASCII), as mail systems treat them.
+  static std::string user_key(std::string_view user);
+
+ private:
+  struct Failures {
+    uint64_t count = 0;
+    uint64_t window_started_ms = 0;
+  };
+  using Table = std::unordered_map<std::string, Failures>;
+
+  // The failures of `key` still inside the window (0 when there are none).
+  static uint64_t current(const Table& table, const std::string& key, uint64_t now_ms, uint64_t window_ms);
+  uint64_t add(Table& table, const std::string& key, uint64_t now_ms, uint64_t window_ms);
+
+  const size_t max_tracked_keys_;  // per table
+  Table addresses_;
+  Table users_;
+};
+
+}  // namespace popgate
