@@ -1,7 +1,6 @@
 // DotStuffer: CRLF normalisation and dot-stuffing of a streamed message body (RFC 1939 §3).
 #include "protocol/pop3/dot_stuffer.h"
 
-#include <algorithm>
 #include <cstring>
 
 namespace popgate::pop3 {
@@ -9,72 +8,47 @@ namespace popgate::pop3 {
 namespace {
 constexpr std::string_view kCrlf = "\r\n";
 constexpr std::string_view kTerminator = ".\r\n";
-
-// The position of the next CR or LF at or after `from` within a bounded window, or the window's end
-// (the caller just copies up to there and goes on). Two memchr calls per line: string_view's
-// find_first_of calls memchr once per octet (benchmarks/README.md). The window keeps a body full of
-// bare CRs from rescanning the whole chunk once per CR.
-size_t next_line_break(std::string_view chunk, size_t from) {
-  constexpr size_t kWindow = 1024;
-  const char* begin = chunk.data() + from;
-  const size_t left = std::min(chunk.size() - from, kWindow);
-  const void* lf = std::memchr(begin, '\n', left);
-  const size_t limit = lf ? static_cast<size_t>(static_cast<const char*>(lf) - begin) : left;
-  const void* cr = std::memchr(begin, '\r', limit);
-  return from + (cr ? static_cast<size_t>(static_cast<const char*>(cr) - begin) : limit);
-}
 }  // namespace
 
+// Mail is almost all CRLF lines that do not start with ".", which go out unchanged. So the loop
+// only visits line feeds (one memchr each) and copies the octets between the places that need a
+// change (a bare LF, a line starting with ".") in one append: for a well-formed body, one append
+// per chunk. A CR needs nothing: before an LF it is the CRLF, elsewhere a bare CR goes out as it is.
 void DotStuffer::feed(std::string_view chunk, std::string& out) {
+  if (chunk.empty()) return;
   out.reserve(out.size() + chunk.size() + kCrlf.size());
+  message_octets_ += chunk.size();
+  const char* const data = chunk.data();
+  const size_t size = chunk.size();
+  size_t copied = 0;  // chunk[copied, ...) is not in `out` yet
+  // RFC 1939 §3: a line starting with "." is sent with one more ".".
+  if (at_line_start_ && data[0] == '.') out += '.';
   size_t i = 0;
-  while (i < chunk.size()) {
-    if (after_cr_) {
-      // The CR was held back: only the next octet, maybe in a later chunk, tells
-      // whether it starts a CRLF or is a bare CR to pass through as it is.
-      after_cr_ = false;
-      if (chunk[i] == '\n') {
-        out += kCrlf;
-        message_octets_ += kCrlf.size();
-        at_line_start_ = true;
-        ++i;
-        continue;
-      }
+  while (i < size) {
+    const void* found = std::memchr(data + i, '\n', size - i);
+    if (found == nullptr) break;
+    const size_t lf = static_cast<size_t>(static_cast<const char*>(found) - data);
+    const bool after_cr = lf > 0 ? data[lf - 1] == '\r' : after_cr_;
+    if (!after_cr) {  // a bare LF ends a line too; the wire form needs CRLF
+      out.append(data + copied, lf - copied);
       out += '\r';
+      copied = lf;  // the LF itself goes out with the next run
       ++message_octets_;
-      at_line_start_ = false;
     }
-    const char c = chunk[i];
-    if (c == '\r') {
-      after_cr_ = true;
-      ++i;
-      continue;
+    if (lf + 1 < size && data[lf + 1] == '.') {
+      out.append(data + copied, lf + 1 - copied);
+      out += '.';
+      copied = lf + 1;
     }
-    if (c == '\n') {  // a bare LF ends a line too; the wire form needs CRLF
-      out += kCrlf;
-      message_octets_ += kCrlf.size();
-      at_line_start_ = true;
-      ++i;
-      continue;
-    }
-    // RFC 1939 §3: a line starting with "." is sent with one more ".".
-    if (at_line_start_ && c == '.') out += '.';
-    // Copy the run of ordinary octets up to the next line-break candidate in one go.
-    const size_t end = next_line_break(chunk, i);
-    out.append(chunk.substr(i, end - i));
-    message_octets_ += end - i;
-    at_line_start_ = false;
-    i = end;
+    i = lf + 1;
   }
+  out.append(data + copied, size - copied);
+  after_cr_ = data[size - 1] == '\r';
+  at_line_start_ = data[size - 1] == '\n';
 }
 
 void DotStuffer::finish(std::string& out) {
-  if (after_cr_) {  // a CR as the very last octet has no LF to pair with: it is bare
-    after_cr_ = false;
-    out += '\r';
-    ++message_octets_;
-    at_line_start_ = false;
-  }
+  after_cr_ = false;  // a CR as the very last octet was bare, and has gone out as it is
   // The CRLF added here is framing for the terminator, not message content, so
   // message_octets() does not count it.
   if (!at_line_start_) out += kCrlf;

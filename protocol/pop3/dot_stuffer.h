@@ -2,7 +2,7 @@
 //
 // RFC 1939 §3: lines end in CRLF, a line starting with "." gets one more ".", and the
 // response ends with ".\r\n" on a line of its own. Bare LF becomes CRLF; a bare CR is kept.
-// A small state struct processed in place, like picohttpparser's phr_chunked_decoder.
+// Two flags of state carry a line break or a line start across chunk boundaries.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +21,8 @@ class DotStuffer {
   uint64_t message_octets() const { return message_octets_; }
 
  private:
-  bool at_line_start_ = true;
-  bool after_cr_ = false;  // the previous octet was a CR (possibly in the previous chunk)
+  bool at_line_start_ = true;  // the next octet starts a line
+  bool after_cr_ = false;      // the previous octet (maybe in the previous chunk) was a CR
   uint64_t message_octets_ = 0;
 };
 
