@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "gateway/io/socket_address.h"
+#include "gateway/io/wipe.h"
 
 namespace popgate::io {
 
@@ -119,6 +120,7 @@ struct WriteRequest {
   uv_write_t req{};
   Socket* socket = nullptr;
   std::string bytes;  // owned until the callback
+  ~WriteRequest() { wipe(bytes); }  // it may hold a LOGIN command (gateway/io/wipe.h)
 };
 
 void on_write(uv_write_t* req, int status) {

@@ -17,6 +17,8 @@
 #include <string>
 #include <utility>
 
+#include "gateway/io/wipe.h"
+
 namespace popgate::io {
 
 namespace {
@@ -148,6 +150,7 @@ std::unique_ptr<TlsTransport> TlsTransport::connect(Loop& loop, TransportPtr inn
 
 TlsTransport::~TlsTransport() {
   *alive_ = false;
+  wipe(pending_plaintext_);
   // inner_ is destroyed first (declared last): an abort unless end() ran.
 }
 
@@ -301,7 +304,7 @@ void TlsTransport::fail_handshake(std::string reason) {
   state_ = State::Failed;
   handshake_timer_.stop();
   pump_timer_.stop();
-  pending_plaintext_.clear();
+  wipe(pending_plaintext_);
   ++tls_counters().handshake_failures;
   if (!SSL_is_server(ssl_.get())) ++tls_counters().client_handshake_failures;
   // Sends the alert already flushed, then closes: the peer learns why at once.
@@ -399,14 +402,14 @@ size_t TlsTransport::encrypt(std::string_view data) {
 void TlsTransport::encrypt_pending() {
   if (pending_plaintext_.empty() || state_ != State::Open || write_failed_) return;
   size_t consumed = encrypt(pending_plaintext_);
-  pending_plaintext_.erase(0, consumed);
+  wipe_front(pending_plaintext_, consumed);
 }
 
 void TlsTransport::fail_write(std::string reason) {
   if (write_failed_) return;
   write_failed_ = true;
   retry_length_ = 0;
-  pending_plaintext_.clear();
+  wipe(pending_plaintext_);
   ++tls_counters().stream_errors;
   if (end_notified_ || ending_) return;
   pending_failure_ = std::move(reason);
