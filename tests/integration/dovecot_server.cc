@@ -54,6 +54,10 @@ void DovecotServer::enable_tls(const fs::path& cert, const fs::path& key) {
   tls_key_ = key;
 }
 
+void DovecotServer::enable_oauth2(const fs::path& oauth2_settings) {
+  oauth2_settings_ = oauth2_settings;
+}
+
 void DovecotServer::add_user(std::string_view user, std::string_view password) {
   const fs::path home = dir_ / "home" / std::string(user);
   fs::create_directories(home);
@@ -68,8 +72,8 @@ void DovecotServer::add_user(std::string_view user, std::string_view password) {
 
 namespace {
 
-// @DIR@, @INSTANCE@, @UIDL_FORMAT@, @IMAP_PORT@, @POP3_PORT@, @SSL@ and @IMAPS_PORT@ are filled in by
-// write_config().
+// @DIR@, @INSTANCE@, @UIDL_FORMAT@, @IMAP_PORT@, @POP3_PORT@, @SSL@, @IMAPS_PORT@, @AUTH_MECHANISMS@,
+// @OAUTH2_PASSDB@ and @PASSWD_MECHANISMS@ are filled in by write_config().
 constexpr std::string_view kConfigTemplate =
     R"(# Written by popgate's integration tests: a private instance on loopback.
 base_dir = @DIR@/run
@@ -80,14 +84,14 @@ protocols = imap pop3
 listen = 127.0.0.1
 @SSL@
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = @AUTH_MECHANISMS@
 auth_failure_delay = 0
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 1000
 pop3_uidl_format = @UIDL_FORMAT@
-passdb {
+@OAUTH2_PASSDB@passdb {
   driver = passwd-file
-  args = scheme=PLAIN @DIR@/passwd
+  args = scheme=PLAIN @DIR@/passwd@PASSWD_MECHANISMS@
 }
 userdb {
   driver = passwd-file
@@ -138,6 +142,15 @@ void DovecotServer::write_config() {
                   ? "ssl = no"
                   : "ssl = yes\nssl_cert = <" + tls_cert_.string() + "\nssl_key = <" + tls_key_.string());
   replace_all(conf, "@IMAPS_PORT@", std::to_string(imaps_port_));
+  // Each passdb names its mechanisms, so a token is only ever checked by the oauth2 passdb and a
+  // password only by the passwd-file one.
+  const bool oauth2 = !oauth2_settings_.empty();
+  replace_all(conf, "@AUTH_MECHANISMS@", oauth2 ? "plain login xoauth2 oauthbearer" : "plain login");
+  replace_all(conf, "@OAUTH2_PASSDB@",
+              oauth2 ? "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = " +
+                           oauth2_settings_.string() + "\n}\n"
+                     : "");
+  replace_all(conf, "@PASSWD_MECHANISMS@", oauth2 ? "\n  mechanisms = plain login" : "");
   write_file(config_path(), conf);
 }
 

@@ -35,6 +35,12 @@ class DovecotServer {
   // imaps listener on a free port. Call before start().
   void enable_tls(const std::filesystem::path& cert, const std::filesystem::path& key);
 
+  // Adds Dovecot's oauth2 passdb, its settings in `oauth2_settings` (dovecot-oauth2.conf.ext), for
+  // SASL XOAUTH2 and OAUTHBEARER; the passwd-file passdb then serves PLAIN and LOGIN only (a token
+  // sent as a password is refused). The files it names must be readable by the `dovecot` user,
+  // which runs the auth process. Call before start().
+  void enable_oauth2(const std::filesystem::path& oauth2_settings);
+
   // Starts `dovecot -F` and waits until its ports accept connections; retries with other ports if
   // one was taken meanwhile. Throws std::runtime_error (with the log) if it cannot start.
   void start();
@@ -70,6 +76,7 @@ class DovecotServer {
   uint16_t imaps_port_ = 0;
   std::filesystem::path tls_cert_;
   std::filesystem::path tls_key_;
+  std::filesystem::path oauth2_settings_;
   uint64_t delivered_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };

@@ -3,15 +3,53 @@
 `popgate oauth login`. It is a fake because no real identity provider can be reached offline:
 it answers the device request, then authorization_pending, then slow_down, then issues a refresh
 token, and refuses anything that is not the RFC 8628 request it expects. Prints its port on the
-first line of stdout."""
+first line of stdout.
 
+With --refresh-token and --jwt-key-file it also answers the refresh_token grant (RFC 6749 §6) for
+that one refresh token with an HS256 JWT access token that Dovecot's oauth2 passdb accepts (the
+fixture's key, issuer, audience, scope and subject); any other refresh token gets invalid_grant,
+as a revoked one does. Each refresh grant prints one line on stdout: "refresh ok" or
+"refresh invalid_grant"."""
+
+import argparse
+import base64
+import hashlib
+import hmac
 import http.server
 import json
 import sys
+import time
 import urllib.parse
 
-CLIENT_ID = sys.argv[1] if len(sys.argv) > 1 else "popgate-test"
+parser = argparse.ArgumentParser()
+parser.add_argument("client_id", nargs="?", default="popgate-test")
+parser.add_argument("--refresh-token", help="the one refresh token the refresh grant accepts")
+parser.add_argument("--jwt-key-file", help="HS256 secret, base64 (Dovecot's key file)")
+parser.add_argument("--jwt-kid", default="hs1")
+parser.add_argument("--jwt-issuer", default="https://issuer.popgate.test")
+parser.add_argument("--jwt-audience", default="popgate-test")
+parser.add_argument("--jwt-scope", default="mail")
+parser.add_argument("--jwt-subject", default="alice")
+ARGS = parser.parse_args()
+CLIENT_ID = ARGS.client_id
 polls = 0
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint_access_token():
+    """An HS256 JWT of the shape Dovecot 2.3.19 checks: typ JWT, integer exp, aud, scope."""
+    with open(ARGS.jwt_key_file) as f:
+        key = base64.b64decode(f.read())
+    now = int(time.time())
+    header = {"alg": "HS256", "typ": "JWT", "kid": ARGS.jwt_kid}
+    claims = {"iss": ARGS.jwt_issuer, "aud": ARGS.jwt_audience, "sub": ARGS.jwt_subject,
+              "scope": ARGS.jwt_scope, "iat": now, "exp": now + 3600}
+    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64url(signature)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,6 +63,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer(200, {"device_code": "device-code-1", "user_code": "WDJB-MJHT",
                                      "verification_uri": "https://login.example/device",
                                      "expires_in": 900, "interval": 0})
+        if self.path == "/token" and form.get("grant_type") == "refresh_token" and ARGS.refresh_token:
+            if form.get("refresh_token") != ARGS.refresh_token:
+                print("refresh invalid_grant", flush=True)
+                return self.answer(400, {"error": "invalid_grant",
+                                         "error_description": "refresh token revoked"})
+            print("refresh ok", flush=True)
+            return self.answer(200, {"access_token": mint_access_token(), "token_type": "Bearer",
+                                     "expires_in": 3600})
         if (self.path != "/token" or form.get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code"
                 or form.get("device_code") != "device-code-1"):
             return self.answer(400, {"error": "invalid_request"})

@@ -1,0 +1,170 @@
+// popgate's own OAuth2 token manager end to end: a device logs in with its local password, popgate
+// trades the identity's refresh token for an access token at tools/token_server.py (a scripted
+// token endpoint: no real identity provider is reachable offline) and logs in to a real Dovecot
+// with AUTHENTICATE XOAUTH2, where the oauth2 passdb validates the JWT. A revoked refresh token
+// (invalid_grant) gives the device -ERR [SYS/TEMP] and popgate's log one line without the token.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "tests/integration/byte_compare.h"
+#include "tests/integration/child_process.h"
+#include "tests/integration/corpus.h"
+#include "tests/integration/dovecot_oauth_server.h"
+#include "tests/integration/pop3_client.h"
+#include "tests/integration/popgate_process.h"
+#include "tests/integration/temp_dir.h"
+
+namespace popgate::integration {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kUser = "alice";
+constexpr std::string_view kDevice = "scanner1";
+constexpr std::string_view kDevicePassword = "device password";
+constexpr std::string_view kClient = "alice-oauth";
+// The refresh token the token endpoint honours; any other is "revoked".
+constexpr std::string_view kRefreshToken = "refresh-alice-7c1f";
+constexpr std::string_view kRevokedRefreshToken = "refresh-alice-revoked-93d2";
+
+std::string tail(const std::string& text, size_t max = 4000) {
+  return text.size() <= max ? text : "..." + text.substr(text.size() - max);
+}
+
+// Through the binary under test: `popgate hash-password --password-stdin` (bcrypt: fast enough).
+std::string hash_password(std::string_view password) {
+  const std::string command = "printf '%s\\n' '" + std::string(password) + "' | " + POPGATE_BINARY +
+                              " hash-password --password-stdin --method bcrypt";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed");
+  char line[512] = {};
+  std::string hash = std::fgets(line, sizeof line, pipe) ? line : "";
+  const int status = ::pclose(pipe);
+  if (status != 0 || hash.empty()) throw std::runtime_error("hash-password failed: " + hash);
+  hash.pop_back();  // the newline
+  return hash;
+}
+
+size_t count_lines_with(const std::string& text, std::string_view needle) {
+  size_t count = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) {
+    ++count;
+  }
+  return count;
+}
+
+class OAuthTokenRefresh : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<DovecotOAuthServer>();
+    server_->dovecot().add_user(kUser, "alice-password");
+    corpus_ = make_small_corpus(2);
+    server_->dovecot().deliver_all(kUser, corpus_);
+    server_->dovecot().start();
+
+    token_server_ = std::make_unique<ChildProcess>(
+        SpawnOptions{.argv = {find_program("python3"),
+                              std::string(POPGATE_SOURCE_DIR) + "/tests/integration/tools/token_server.py",
+                              "popgate-test", "--refresh-token", std::string(kRefreshToken), "--jwt-key-file",
+                              server_->hs256_key_file().string(), "--jwt-subject", std::string(kUser)},
+                     .stdout_path = dir_ / "token_server.out"});
+    // Poll for the port line (the server writes it once it listens).
+    for (int i = 0; i < 1000 && token_server_output().find('\n') == std::string::npos; ++i) {
+      ASSERT_TRUE(token_server_->running());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const int port = std::stoi(token_server_output());
+
+    fs::create_directory(dir_ / "tokens");
+    const nlohmann::json config = {
+        {"token_dir", (dir_ / "tokens").string()},
+        {"accounts_file", (dir_ / "accounts.json").string()},
+        {"oauth2_clients",
+         {{std::string(kClient),
+           {{"token_endpoint", "http://127.0.0.1:" + std::to_string(port) + "/token"},
+            {"client_id", "popgate-test"},
+            {"scope", "mail"},
+            {"grant", "refresh_token"}}}}}};
+    write_file(dir_ / "config.json", config.dump(2));
+    const nlohmann::json accounts = {
+        {"identities", {{"alice-box", {{"user", std::string(kUser)}, {"oauth2", std::string(kClient)}}}}},
+        {"accounts",
+         {{std::string(kDevice),
+           {{"password_hash", hash_password(kDevicePassword)}, {"identity", "alice-box"}}}}}};
+    write_file(dir_ / "accounts.json", accounts.dump(2));
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) return;
+    if (popgate_) std::cerr << "---- popgate stderr (tail) ----\n" << tail(popgate_->log_text()) << "\n";
+    std::cerr << "---- token server ----\n" << token_server_output() << "\n";
+    if (server_) std::cerr << "---- dovecot log (tail) ----\n" << tail(server_->dovecot().log_text()) << "\n";
+  }
+
+  std::string token_server_output() const {
+    return fs::exists(dir_ / "token_server.out") ? read_file(dir_ / "token_server.out") : "";
+  }
+
+  // What `popgate oauth login` leaves behind: TOKEN_DIR/CLIENT.json, mode 0600.
+  void store_refresh_token(std::string_view refresh_token) {
+    const fs::path file = dir_ / "tokens" / (std::string(kClient) + ".json");
+    write_file(file, nlohmann::json{{"refresh_token", std::string(refresh_token)}}.dump());
+    ::chmod(file.c_str(), 0600);
+  }
+
+  void start_popgate() {
+    popgate_ = std::make_unique<PopgateProcess>(
+        server_->dovecot().imap_port(),
+        std::vector<std::string>{"--config", (dir_ / "config.json").string(), "--auth-failure-delay", "0"});
+  }
+
+  TempDir dir_{"oauth-refresh"};
+  std::unique_ptr<DovecotOAuthServer> server_;
+  std::unique_ptr<ChildProcess> token_server_;
+  std::unique_ptr<PopgateProcess> popgate_;
+  std::vector<CorpusMessage> corpus_;
+};
+
+TEST_F(OAuthTokenRefresh, DeviceReadsTheMailboxWithARefreshedToken) {
+  store_refresh_token(kRefreshToken);
+  start_popgate();
+  Pop3Client client(popgate_->port());
+  ASSERT_EQ(client.login(kDevice, kDevicePassword).substr(0, 3), "+OK");
+  for (size_t n = 1; n <= corpus_.size(); ++n) {
+    SCOPED_TRACE("RETR " + std::to_string(n));
+    const Pop3Response retr = client.multiline("RETR " + std::to_string(n));
+    ASSERT_TRUE(retr.ok()) << retr.status;
+    EXPECT_TRUE(same_bytes(corpus_[n - 1].bytes, dot_unstuff(retr.body)));
+  }
+  EXPECT_EQ(client.command("QUIT").substr(0, 3), "+OK");
+  // popgate refreshed once, and presented the token as XOAUTH2 (Dovecot validated it: its
+  // oauth2 passdb is the only one that takes that mechanism).
+  EXPECT_EQ(count_lines_with(token_server_output(), "refresh ok"), 1u) << token_server_output();
+  const std::string log = popgate_->log_text();
+  EXPECT_EQ(log.find(kRefreshToken), std::string::npos);
+}
+
+TEST_F(OAuthTokenRefresh, RevokedRefreshTokenIsSysTempWithOneClearLogLine) {
+  store_refresh_token(kRevokedRefreshToken);
+  start_popgate();
+  Pop3Client client(popgate_->port());
+  EXPECT_EQ(client.login(kDevice, kDevicePassword).substr(0, 15), "-ERR [SYS/TEMP]");
+  EXPECT_EQ(count_lines_with(token_server_output(), "refresh invalid_grant"), 1u) << token_server_output();
+  const std::string log = popgate_->log_text();
+  EXPECT_EQ(count_lines_with(log, "oauth_refresh_token_revoked"), 1u) << tail(log);
+  const size_t line_start = log.rfind('\n', log.find("oauth_refresh_token_revoked")) + 1;
+  const std::string line = log.substr(line_start, log.find('\n', line_start) - line_start);
+  EXPECT_NE(line.find(kClient), std::string::npos) << line;
+  EXPECT_NE(line.find("popgate oauth login"), std::string::npos) << line;
+  EXPECT_EQ(log.find(kRevokedRefreshToken), std::string::npos) << tail(log);
+}
+
+}  // namespace
+}  // namespace popgate::integration
