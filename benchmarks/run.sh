@@ -8,6 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${POPGATE_BENCH_BUILD_DIR:-$root/build}
+# popgate refuses POPGATE_* variables it does not know: keep this one away from it.
+unset POPGATE_BENCH_BUILD_DIR
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi

@@ -34,17 +34,21 @@ class Target:
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.results = {"loop": {}, "idle": {}, "big": {}}
+        self.results = {"loop": {}, "idle": {}, "big": {}, "scaling": {}, "login": {}, "snapshot": {}}
 
     # --- processes -----------------------------------------------------------------------------
     def loadgen(self, *extra, timeout=900):
         cmd = [self.args.loadgen, "--password", PASSWORD, *map(str, extra)]
+        # Sessions come from 64 client addresses, as from many devices: popgate with upstream session
+        # reuse steers each address to one event loop, so one address would use one loop.
+        if extra[:2] != ("--mode", "retr-one") and extra[:2] != ("--mode", "imap-fetch-one"):
+            cmd += ["--sources", "64"]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         if r.returncode != 0:
             raise RuntimeError(f"loadgen failed ({' '.join(cmd)}): {r.stderr.strip()}")
         return json.loads(r.stdout.strip().splitlines()[-1])
 
-    def start_popgate(self):
+    def start_popgate(self, workers=None, extra=()):
         port = free_port()
         help_text = subprocess.run([self.args.popgate, "--help"], capture_output=True, text=True).stdout
         cmd = [self.args.popgate, "--listen", f"127.0.0.1:{port}",
@@ -54,6 +58,9 @@ class Bench:
         for option in ("--max-sessions", "--max-sessions-per-ip"):
             if option in help_text:
                 cmd += [option, "0"]
+        if workers is not None:
+            cmd += ["--workers", str(workers)]
+        cmd += list(extra)
         log = open(os.path.join(self.work, "popgate.log"), "a")
         self.popgate_proc = subprocess.Popen(cmd, stdout=log, stderr=log)
         if not wait_for_port(port, 20, self.popgate_proc):
@@ -74,7 +81,7 @@ class Bench:
                 self.popgate_proc.wait()
 
     # --- scenarios -----------------------------------------------------------------------------
-    def loop_run(self, target, concurrency, duration):
+    def loop_run(self, target, concurrency, duration, into=None):
         cpu0 = procstat.cpu_seconds(target.pid)
         up0 = procstat.cpu_seconds(self.upstream.pid)
         report = self.loadgen("--mode", "loop", "--port", target.port, "--user-prefix", "bench",
@@ -82,10 +89,67 @@ class Bench:
         report["target_cpu_s"] = procstat.cpu_seconds(target.pid) - cpu0
         if target.name != "native":
             report["upstream_cpu_s"] = procstat.cpu_seconds(self.upstream.pid) - up0
-        self.results["loop"].setdefault(target.name, {}).setdefault(str(concurrency), []).append(report)
+        if into is None:
+            into = self.results["loop"].setdefault(target.name, {}).setdefault(str(concurrency), [])
+        into.append(report)
         print(f"  loop c={concurrency:<3} {target.name:8} {report['messages_per_s']:9.0f} msg/s "
               f"{report['mb_per_s']:8.1f} MB/s cpu {report['target_cpu_s']:6.2f}s "
               f"failed {report['sessions_failed']}", flush=True)
+
+    def scaling_runs(self):
+        """popgate --workers 1 vs --workers 2 at c=64, interleaved, each on a fresh process."""
+        a = self.args
+        self.stop_popgate()
+        for r in range(a.rounds):
+            for workers in ((1, 2) if r % 2 == 0 else (2, 1)):
+                target = self.start_popgate(workers=workers)
+                self.loadgen("--mode", "loop", "--port", target.port, "--user-prefix", "bench", "--users", a.users,
+                             "--concurrency", 16, "--duration", 1)
+                print(f"  --workers {workers}:", end="", flush=True)
+                self.loop_run(target, 64, a.duration, into=self.results["scaling"].setdefault(str(workers), []))
+                self.stop_popgate()
+
+    def snapshot_runs(self, targets):
+        """Commands answered from the session snapshot (STAT, LIST, UIDL) at c=64, paced: every session
+        pauses 10 ms between rounds, so the latency is what each server adds to a round trip, not the
+        queueing of a saturated machine (at c=64 closed-loop, latency is just 64 / throughput)."""
+        a = self.args
+        for r in range(a.rounds):
+            for t in (targets if r % 2 == 0 else targets[::-1]):
+                report = self.loadgen("--mode", "snapshot", "--port", t.port, "--user-prefix", "bench", "--users",
+                                      a.users, "--concurrency", 64, "--rounds", 50, "--think-ms", 10,
+                                      "--duration", a.duration)
+                self.results["snapshot"].setdefault(t.name, []).append(report)
+                lat = report["latency"]
+                print(f"  {t.name:8} " + "  ".join(
+                    f"{k} {lat[k]['p50_us']:.0f}/{lat[k]['p99_us']:.0f} µs" for k in ("STAT", "LIST", "UIDL") if k in lat)
+                      + f"  failed {report['sessions_failed']}", flush=True)
+
+    def popgate_has_workers(self):
+        return "--workers" in subprocess.run([self.args.popgate, "--help"], capture_output=True, text=True).stdout
+
+    def login_runs(self):
+        """connect, USER, PASS, STAT, QUIT loops over 64 users at c=1 and c=16, popgate with upstream session
+        reuse on (--upstream-reuse-time 60) and off (0), interleaved, each on a fresh process. Each user comes
+        back every 64 sessions, like a device polling: with reuse on, after the warm-up every PASS finds its
+        parked upstream session."""
+        a = self.args
+        self.stop_popgate()
+        for c in (1, 16):
+            for r in range(a.rounds):
+                for reuse in (("on", "off") if r % 2 == 0 else ("off", "on")):
+                    # One worker: parked sessions belong to one event loop (see README.md).
+                    target = self.start_popgate(workers=1 if self.popgate_has_workers() else None,
+                                                extra=("--upstream-reuse-time", "60" if reuse == "on" else "0"))
+                    common = ("--port", target.port, "--user-prefix", "bench", "--users", 64, "--concurrency", c)
+                    self.loadgen("--mode", "login", *common, "--sessions", 64, "--duration", 60)  # warm-up
+                    report = self.loadgen("--mode", "login", *common, "--duration", a.duration)
+                    self.results["login"].setdefault(str(c), {}).setdefault(reuse, []).append(report)
+                    p = report["latency"].get("PASS", {})
+                    print(f"  c={c:<3} reuse {reuse:3}: PASS p50 {p.get('p50_us', 0):.0f} µs p99 "
+                          f"{p.get('p99_us', 0):.0f} µs, {report['sessions_per_s']:.0f} sessions/s, "
+                          f"failed {report['sessions_failed']}", flush=True)
+                    self.stop_popgate()
 
     def idle_run(self, target, sessions):
         # Let sessions of the previous scenario go away before the baseline.
@@ -190,6 +254,15 @@ class Bench:
                     for t in (pair if r % 2 == 0 else pair[::-1]):
                         self.loop_run(t, c, a.duration)
                 self.loop_run(native, c, a.duration)
+            if "snapshot" in a.scenarios:
+                print("snapshot commands at c=64, paced (interleaved)", flush=True)
+                self.snapshot_runs([popgate, peer, native])
+            if "scaling" in a.scenarios:
+                print("scaling: --workers 1 vs --workers 2 at c=64 (interleaved)", flush=True)
+                self.scaling_runs()
+            if "login" in a.scenarios:
+                print("login latency: upstream session reuse on vs off (interleaved)", flush=True)
+                self.login_runs()
             print("idle sessions", flush=True)
             # Memory is measured on a fresh popgate: a heap already grown by the loop runs would hide
             # what the sessions cost.
@@ -243,7 +316,8 @@ def main():
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     p.add_argument("--json", help="write the raw results here")
     p.add_argument("--markdown", help="write the table here")
-    p.add_argument("--scenarios", default="loop,idle,big", help="comma-separated subset of loop,idle,big")
+    p.add_argument("--scenarios", default="loop,snapshot,scaling,login,idle,big",
+                   help="comma-separated subset of loop,snapshot,scaling,login,idle,big")
     p.add_argument("--concurrency", help="comma-separated concurrencies (default 1,16,64,256)")
     p.add_argument("--perf", help="perf record popgate during a c=64 loop into this file first")
     a = p.parse_args()

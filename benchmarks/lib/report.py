@@ -31,10 +31,68 @@ def _latency(runs, command, key):
     return statistics.median(values) if key == "p50_us" else max(values)
 
 
+def scaling_markdown(scaling):
+    """The --workers 1 vs 2 rows at c=64 (bench.py's scaling scenario)."""
+    if not scaling.get("1") or not scaling.get("2"):
+        return []
+    one, two = _agg(scaling["1"]), _agg(scaling["2"])
+    out = ["### Scaling with cores: popgate --workers 1 vs --workers 2 (c=64, same run)", "",
+           "| workers | msg/s | MB/s | sessions/s | CPU s per 1k messages | failed sessions | **msg/s vs 1 worker** |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, a in (("1", one), ("2", two)):
+        out.append(f"| {name} | {a['messages_per_s']:.0f} | {a['mb_per_s']:.0f} | {a['sessions_per_s']:.0f} | "
+                   f"{a['cpu_per_1k']:.3f} | {a['failed']} | **{_ratio(a['messages_per_s'], one['messages_per_s'])}** |")
+    out.append("")
+    return out
+
+
+def login_markdown(login):
+    """Login latency with upstream session reuse on and off, by concurrency (bench.py's login scenario)."""
+    rows = []
+    for c, runs in sorted(login.items(), key=lambda item: int(item[0])):
+        if not runs.get("on") or not runs.get("off"):
+            continue
+        on_p50, off_p50 = _latency(runs["on"], "PASS", "p50_us"), _latency(runs["off"], "PASS", "p50_us")
+        on_p99, off_p99 = _latency(runs["on"], "PASS", "p99_us"), _latency(runs["off"], "PASS", "p99_us")
+        rate = {k: sum(r["sessions_ok"] for r in v) / sum(r["elapsed_s"] for r in v) for k, v in runs.items()}
+        failed = sum(r["sessions_failed"] for v in runs.values() for r in v)
+        rows.append(f"| {c} | {on_p50:.0f} / {on_p99:.0f} | {off_p50:.0f} / {off_p99:.0f} | "
+                    f"**{_ratio(on_p50, off_p50)} / {_ratio(on_p99, off_p99)}** | {rate['on']:.0f} | {rate['off']:.0f} | "
+                    f"{failed} |")
+    if not rows:
+        return []
+    return ["### Login latency: upstream session reuse on vs --upstream-reuse-time 0 (connect, USER, PASS, STAT, "
+            "QUIT; PASS in µs, p50 / p99)", "",
+            "| c | reuse on | reuse off | **on/off** | sessions/s on | sessions/s off | failed sessions |",
+            "| --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
+
+
+def snapshot_markdown(snapshot):
+    """STAT/LIST/UIDL latency at c=64, paced (bench.py's snapshot scenario)."""
+    if not snapshot.get("popgate"):
+        return []
+    targets = [t for t in ("popgate", "peer", "native") if snapshot.get(t)]
+    rows = []
+    for command in ("STAT", "LIST", "UIDL"):
+        cells = []
+        for t in targets:
+            p50, p99 = _latency(snapshot[t], command, "p50_us"), _latency(snapshot[t], command, "p99_us")
+            cells.append(f"{p50:.0f} / {p99:.0f}" if p50 is not None else "n/a")
+        native_p99 = _latency(snapshot["native"], command, "p99_us") if "native" in targets else None
+        popgate_p99 = _latency(snapshot["popgate"], command, "p99_us")
+        rows.append(f"| {command} | " + " | ".join(cells) + f" | **{_ratio(popgate_p99, native_p99)}** |")
+    failed = sum(r["sessions_failed"] for t in targets for r in snapshot[t])
+    return ["### Commands answered from the snapshot at c=64, paced (10 ms between rounds), µs p50 / p99", "",
+            "| command | " + " | ".join(targets) + " | **popgate/native p99** |",
+            "| --- | " + " | ".join("---" for _ in targets) + " | --- |", *rows, "",
+            f"Failed sessions: {failed}.", ""]
+
+
 def markdown(res):
     loop, idle, big = res["loop"], res["idle"], res["big"]
     if not loop:
-        return "(no loop runs)"
+        return "\n".join(scaling_markdown(res.get("scaling", {})) + login_markdown(res.get("login", {}))
+                         or ["(no loop runs)"])
     out = []
     out.append(f"Run: {res['date']}, {res['machine']}, {'--quick' if res['quick'] else 'full'} mode, "
                f"{res['wall_seconds']:.0f} s wall. Mean mailbox: {res['mailbox_mean_octets'] / 1e6:.2f} MB "
@@ -67,6 +125,18 @@ def markdown(res):
     loadgen_core = max(a["loadgen_core"] for per_c in agg.values() for a in per_c.values())
     out.append("")
     out.append(f"The load generator used at most {loadgen_core:.2f} of a core in any run.")
+    snapshot = snapshot_markdown(res.get("snapshot", {}))
+    if snapshot:
+        out.append("")
+        out.extend(snapshot[:-1])
+    scaling = scaling_markdown(res.get("scaling", {}))
+    if scaling:
+        out.append("")
+        out.extend(scaling[:-1])
+    login = login_markdown(res.get("login", {}))
+    if login:
+        out.append("")
+        out.extend(login[:-1])
     for c in ("64", "1"):
         if c not in loop.get("popgate", {}):
             continue

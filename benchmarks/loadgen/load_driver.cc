@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -66,13 +67,18 @@ class SessionLoop {
   // Starts a session in `slot` with the least recently used free user; false if it could not start.
   bool start(size_t slot) {
     if (slot >= sessions_.size()) sessions_.resize(slot + 1);
-    sessions_[slot] = std::make_unique<Pop3LoadSession>(stats_, hold_);
+    const uint32_t rounds = options_.mode == Mode::Snapshot ? std::max<uint32_t>(options_.rounds, 1) : 0;
+    const auto think_ns = static_cast<uint64_t>(options_.think_ms * 1e6);
+    sessions_[slot] =
+        std::make_unique<Pop3LoadSession>(stats_, hold_, options_.mode == Mode::Login, rounds, think_ns);
     const uint32_t user = free_users_.front();
     free_users_.pop_front();
     slot_user_.resize(sessions_.size());
     slot_user_[slot] = user;
     Pop3LoadSession& s = *sessions_[slot];
-    if (!s.start(address_, options_.user_prefix + std::to_string(user), options_.password)) {
+    in_addr source{};
+    if (options_.sources > 1) source.s_addr = htonl(INADDR_LOOPBACK + started_ % options_.sources);
+    if (!s.start(address_, options_.user_prefix + std::to_string(user), options_.password, source)) {
       record_failure(s.failure());
       release(slot);
       return false;
@@ -90,18 +96,45 @@ class SessionLoop {
   template <typename Callback>
   void poll(int timeout_ms, Callback&& on_outcome) {
     epoll_event events[512];
+    // Snapshot rounds waiting for their think time: wake up when the first is due, rounded up to
+    // a millisecond (a think time a little long does not matter; a busy loop would).
+    const uint64_t next_due = earliest_due_ns();
+    if (next_due != 0) {
+      const uint64_t now = monotonic_ns();
+      timeout_ms = next_due <= now
+                       ? 0
+                       : std::min<int>(timeout_ms, static_cast<int>((next_due - now + 999'999) / 1'000'000));
+    }
     const int n = ::epoll_wait(epoll_fd_, events, 512, timeout_ms);
-    for (int i = 0; i < n; ++i) {
-      const size_t slot = events[i].data.u64;
-      if (slot >= sessions_.size() || !sessions_[slot]) continue;
-      const auto outcome = sessions_[slot]->on_ready(events[i].events);
-      if (outcome == Pop3LoadSession::Outcome::Pending) continue;
+    auto dispatch = [&](size_t slot, Pop3LoadSession::Outcome outcome) {
+      if (outcome == Pop3LoadSession::Outcome::Pending) return;
       const bool was_holding = outcome != Pop3LoadSession::Outcome::LoggedIn && sessions_[slot]->holding();
       if (outcome == Pop3LoadSession::Outcome::Failed) record_failure(sessions_[slot]->failure());
       if (outcome == Pop3LoadSession::Outcome::Finished) ++finished_;
       if (outcome != Pop3LoadSession::Outcome::LoggedIn) release(slot);
       on_outcome(slot, outcome, was_holding);
+    };
+    for (int i = 0; i < n; ++i) {
+      const size_t slot = events[i].data.u64;
+      if (slot >= sessions_.size() || !sessions_[slot]) continue;
+      dispatch(slot, sessions_[slot]->on_ready(events[i].events));
     }
+    if (next_due == 0) return;
+    const uint64_t now = monotonic_ns();
+    for (size_t slot = 0; slot < sessions_.size(); ++slot) {
+      if (sessions_[slot] && sessions_[slot]->due_ns() != 0 && sessions_[slot]->due_ns() <= now) {
+        dispatch(slot, sessions_[slot]->send_due());
+      }
+    }
+  }
+
+  uint64_t earliest_due_ns() const {
+    uint64_t earliest = 0;
+    for (const auto& session : sessions_) {
+      if (session && session->due_ns() != 0 && (earliest == 0 || session->due_ns() < earliest))
+        earliest = session->due_ns();
+    }
+    return earliest;
   }
 
   void release(size_t slot) {
@@ -212,7 +245,10 @@ nlohmann::json run_loop_mode(const LoadOptions& options) {
   }
   const double elapsed = seconds_between(begin, monotonic_ns());
   loop.close_all();
-  return summary(loop, elapsed, options, "loop");
+  const char* mode = options.mode == Mode::Login      ? "login"
+                     : options.mode == Mode::Snapshot ? "snapshot"
+                                                      : "loop";
+  return summary(loop, elapsed, options, mode);
 }
 
 nlohmann::json run_idle_mode(const LoadOptions& options) {

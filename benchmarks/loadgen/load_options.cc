@@ -10,17 +10,20 @@ namespace popgate::bench {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: popgate_loadgen --mode loop|idle|retr-one|imap-fetch-one --port N [options]\n"
+    "usage: popgate_loadgen --mode loop|login|snapshot|idle|retr-one|imap-fetch-one --port N [options]\n"
     "  --host ADDR            numeric IPv4 address (default 127.0.0.1)\n"
     "  --user-prefix P        user names are P0, P1, ... (default user)\n"
     "  --user-first N         first user index (default 0)\n"
     "  --users N              number of distinct users (default 1)\n"
     "  --password S           password of every user\n"
-    "  --concurrency C        loop: concurrent sessions; idle: logins in flight (default 1)\n"
+    "  --concurrency C        loop/login: concurrent sessions; idle: logins in flight (default 1)\n"
+    "  --sources N            connect from 127.0.0.1 .. 127.0.0.N, round robin (default 1)\n"
     "  --duration S           loop: seconds to keep starting sessions (default 5)\n"
     "  --sessions N           loop: stop after N sessions; idle: sessions to hold\n"
     "  --hold S               idle: seconds to hold the sessions once all are logged in\n"
     "  --message N            retr-one/imap-fetch-one: message number (default 1)\n"
+    "  --rounds N             snapshot: STAT, LIST, UIDL rounds per session (default 100)\n"
+    "  --think-ms T           snapshot: pause before each round (default 0)\n"
     "  --timeout S            give up after S seconds (default 600)\n"
     "Prints one JSON object on stdout; idle mode prints the line `all_logged_in N` first.\n";
 
@@ -53,6 +56,8 @@ double to_seconds(std::string_view name, const std::string& value) {
 
 Mode to_mode(const std::string& value) {
   if (value == "loop") return Mode::Loop;
+  if (value == "login") return Mode::Login;
+  if (value == "snapshot") return Mode::Snapshot;
   if (value == "idle") return Mode::Idle;
   if (value == "retr-one") return Mode::RetrOne;
   if (value == "imap-fetch-one") return Mode::ImapFetchOne;
@@ -91,6 +96,9 @@ LoadOptions parse_load_options(int argc, char** argv) {
       o.password = value;
     } else if (name == "--concurrency") {
       o.concurrency = static_cast<uint32_t>(to_unsigned(name, value));
+    } else if (name == "--sources") {
+      o.sources = static_cast<uint32_t>(to_unsigned(name, value));
+      if (o.sources == 0 || o.sources > 254) usage_error("--sources must be 1 to 254");
     } else if (name == "--duration") {
       o.duration_seconds = to_seconds(name, value);
     } else if (name == "--sessions") {
@@ -100,6 +108,10 @@ LoadOptions parse_load_options(int argc, char** argv) {
       o.hold_seconds = to_seconds(name, value);
     } else if (name == "--message") {
       o.message = static_cast<uint32_t>(to_unsigned(name, value));
+    } else if (name == "--rounds") {
+      o.rounds = static_cast<uint32_t>(to_unsigned(name, value));
+    } else if (name == "--think-ms") {
+      o.think_ms = to_seconds(name, value);
     } else if (name == "--timeout") {
       o.timeout_seconds = to_seconds(name, value);
     } else {
@@ -108,7 +120,8 @@ LoadOptions parse_load_options(int argc, char** argv) {
   }
   if (!have_port) usage_error("--port is required");
   if (o.users == 0 || o.concurrency == 0) usage_error("--users and --concurrency must be at least 1");
-  if (o.mode == Mode::Loop && o.users < o.concurrency) {
+  if ((o.mode == Mode::Loop || o.mode == Mode::Login || o.mode == Mode::Snapshot) &&
+      o.users < o.concurrency) {
     usage_error("--users must be at least --concurrency: a maildrop is locked by one session at a time");
   }
   if (o.mode == Mode::Idle && o.users < o.idle_sessions) usage_error("idle mode needs --users >= --sessions");

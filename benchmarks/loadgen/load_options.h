@@ -7,7 +7,9 @@
 
 namespace popgate::bench {
 
-enum class Mode { Loop, Idle, RetrOne, ImapFetchOne };
+// Login: like Loop, but STAT then QUIT (the login latency row). Snapshot: like Loop, but after the
+// login `rounds` times STAT, LIST, UIDL, then QUIT (commands answered from the session snapshot).
+enum class Mode { Loop, Login, Snapshot, Idle, RetrOne, ImapFetchOne };
 
 struct LoadOptions {
   Mode mode = Mode::Loop;
@@ -20,6 +22,9 @@ struct LoadOptions {
   std::string password;
   // loop: concurrent sessions; idle: logins in flight at once.
   uint32_t concurrency = 1;
+  // Client addresses 127.0.0.1 .. 127.0.0.N, round robin by session (many devices, not one: popgate
+  // with upstream session reuse steers each client address to one event loop).
+  uint32_t sources = 1;
   // loop: stop starting sessions after this many seconds, or after this many sessions (0: no limit).
   double duration_seconds = 5;
   uint64_t max_sessions = 0;
@@ -28,6 +33,10 @@ struct LoadOptions {
   double hold_seconds = 0;
   // retr-one / imap-fetch-one: the message number (POP3) or sequence number (IMAP) to fetch.
   uint32_t message = 1;
+  // snapshot: STAT/LIST/UIDL rounds per session, and the pause before each round (0: none, the
+  // sessions then saturate the server and latency is mostly queueing: c / throughput).
+  uint32_t rounds = 100;
+  double think_ms = 0;
   // Give up after this many seconds whatever the mode.
   double timeout_seconds = 600;
 };

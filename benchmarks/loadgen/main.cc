@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
     nlohmann::json report;
     switch (options.mode) {
       case Mode::Loop:
+      case Mode::Login:
+      case Mode::Snapshot:
         report = run_loop_mode(options);
         break;
       case Mode::Idle:

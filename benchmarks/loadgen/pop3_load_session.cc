@@ -43,6 +43,8 @@ const char* step_name(Step step) {
       return "PASS";
     case Step::Stat:
       return "STAT";
+    case Step::List:
+      return "LIST";
     case Step::Uidl:
       return "UIDL";
     case Step::Retr:
@@ -64,7 +66,8 @@ void Pop3LoadSession::close_connection() {
   fd_ = -1;
 }
 
-bool Pop3LoadSession::start(const sockaddr_in& address, std::string user, const std::string& password) {
+bool Pop3LoadSession::start(const sockaddr_in& address, std::string user, const std::string& password,
+                            in_addr source) {
   user_ = std::move(user);
   password_ = password;
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -74,6 +77,16 @@ bool Pop3LoadSession::start(const sockaddr_in& address, std::string user, const 
   }
   const int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (source.s_addr != INADDR_ANY) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_addr = source;
+    if (::bind(fd_, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) {
+      failure_ = std::string("bind: ") + std::strerror(errno);
+      close_connection();
+      return false;
+    }
+  }
   session_started_ns_ = step_started_ns_ = monotonic_ns();
   step_ = Step::Connect;
   if (::connect(fd_, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 &&
@@ -219,7 +232,7 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_status_line(std::string_view line) 
     // "+OK count octets"
     message_count_ = static_cast<uint32_t>(std::strtoul(std::string(line.substr(3)).c_str(), nullptr, 10));
   }
-  if (step_ == Step::Uidl || step_ == Step::Retr) {
+  if (step_ == Step::List || step_ == Step::Uidl || step_ == Step::Retr) {
     in_body_ = true;
     body_at_line_start_ = true;
     body_dot_state_ = 0;
@@ -243,8 +256,18 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
       }
       return send_command(Step::Stat, "STAT");
     case Step::Stat:
+      if (quit_after_stat_) return send_command(Step::Quit, "QUIT");
+      if (snapshot_rounds_left_ > 0) return send_command(Step::List, "LIST");
+      return send_command(Step::Uidl, "UIDL");
+    case Step::List:
       return send_command(Step::Uidl, "UIDL");
     case Step::Uidl:
+      if (snapshot_rounds_left_ > 0) {
+        if (--snapshot_rounds_left_ == 0) return send_command(Step::Quit, "QUIT");
+        if (think_ns_ == 0) return send_command(Step::Stat, "STAT");
+        due_ns_ = now + think_ns_;  // the driver calls send_due() then
+        return Outcome::Pending;
+      }
       return next_retr_or_quit();
     case Step::Retr:
       ++stats_.messages;
@@ -257,6 +280,11 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
       break;
   }
   return fail("internal: no step");
+}
+
+Pop3LoadSession::Outcome Pop3LoadSession::send_due() {
+  due_ns_ = 0;
+  return send_command(Step::Stat, "STAT");
 }
 
 Pop3LoadSession::Outcome Pop3LoadSession::next_retr_or_quit() {

@@ -14,7 +14,7 @@
 namespace popgate::bench {
 
 // The timed steps, one histogram each. Connect runs from connect() to the end of the greeting.
-enum class Step { Connect, User, Pass, Stat, Uidl, Retr, Quit, Count };
+enum class Step { Connect, User, Pass, Stat, List, Uidl, Retr, Quit, Count };
 const char* step_name(Step step);
 
 struct LoadStats {
@@ -28,19 +28,31 @@ class Pop3LoadSession {
  public:
   enum class Outcome { Pending, LoggedIn, Finished, Failed };
 
-  // `hold_after_login`: idle mode, stop after PASS.
-  Pop3LoadSession(LoadStats& stats, bool hold_after_login) : stats_(stats), hold_(hold_after_login) {}
+  // `hold_after_login`: idle mode, stop after PASS. `quit_after_stat`: login mode, no UIDL/RETR.
+  // `snapshot_rounds` > 0: snapshot mode, that many STAT, LIST, UIDL rounds and no RETR, each
+  // round started `think_ns` after the last one ended.
+  Pop3LoadSession(LoadStats& stats, bool hold_after_login, bool quit_after_stat = false,
+                  uint32_t snapshot_rounds = 0, uint64_t think_ns = 0)
+      : stats_(stats),
+        hold_(hold_after_login),
+        quit_after_stat_(quit_after_stat),
+        snapshot_rounds_left_(snapshot_rounds),
+        think_ns_(think_ns) {}
   ~Pop3LoadSession();
   Pop3LoadSession(const Pop3LoadSession&) = delete;
   Pop3LoadSession& operator=(const Pop3LoadSession&) = delete;
 
   // Starts a non-blocking connect; the caller registers fd() for EPOLLOUT|EPOLLIN.
-  bool start(const sockaddr_in& address, std::string user, const std::string& password);
+  // `source`: the local address to connect from (INADDR_ANY: the kernel's choice).
+  bool start(const sockaddr_in& address, std::string user, const std::string& password, in_addr source = {});
   int fd() const { return fd_; }
   // Handles readiness; LoggedIn is returned once (idle mode), Finished/Failed once at the end.
   Outcome on_ready(uint32_t epoll_events);
   // Idle mode: logged in and holding.
   bool holding() const { return holding_; }
+  // Snapshot mode with a think time: when the next round is due (0: none waiting), and sending it.
+  uint64_t due_ns() const { return due_ns_; }
+  Outcome send_due();
   const std::string& failure() const { return failure_; }
   void close_connection();
 
@@ -57,6 +69,10 @@ class Pop3LoadSession {
 
   LoadStats& stats_;
   bool hold_;
+  bool quit_after_stat_;
+  uint32_t snapshot_rounds_left_;
+  uint64_t think_ns_;
+  uint64_t due_ns_ = 0;
   int fd_ = -1;
   bool connecting_ = false;
   bool holding_ = false;
