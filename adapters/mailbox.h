@@ -23,23 +23,23 @@ namespace popgate {
 enum class CredentialKind { Password, BearerToken };
 
 struct Credentials {
-  std::string mechanism;   // how the client proved it: "USER", "PLAIN", "XOAUTH2", "OAUTHBEARER"
+  std::string mechanism;  // how the client proved it: "USER", "PLAIN", "XOAUTH2", "OAUTHBEARER"
   std::string user;
-  SecretString password;   // the password or, for CredentialKind::BearerToken, the access token
+  SecretString password;  // the password or, for CredentialKind::BearerToken, the access token
   CredentialKind kind = CredentialKind::Password;
 };
 
 // One message of the frozen maildrop. Sessions address messages upstream only by
 // upstream_id, never by position (nothing lost even when the mailbox changes meanwhile).
 struct MessageInfo {
-  std::string upstream_id;   // IMAP: the UID; JMAP: the Email id
-  uint64_t size = 0;         // RFC 5322 octets with CRLF line ends (IMAP RFC822.SIZE, JMAP size)
-  std::string uidl;          // stable across sessions; RFC 1939 UIDL characters only
+  std::string upstream_id;  // IMAP: the UID; JMAP: the Email id
+  uint64_t size = 0;        // RFC 5322 octets with CRLF line ends (IMAP RFC822.SIZE, JMAP size)
+  std::string uidl;         // stable across sessions; RFC 1939 UIDL characters only
 };
 
 struct Snapshot {
-  std::string mailbox_key;           // upstream + user, for the exclusive maildrop lock
-  std::vector<MessageInfo> messages; // POP3 message n is messages[n-1]
+  std::string mailbox_key;            // upstream + user, for the exclusive maildrop lock
+  std::vector<MessageInfo> messages;  // POP3 message n is messages[n-1]
 };
 
 // Receives a message body as the upstream delivers it.
@@ -61,8 +61,8 @@ enum class DeleteMode {
 };
 
 enum class FetchKind {
-  Whole,        // RETR
-  HeadFirst,    // TOP: the start of the message matters, the sink will stop early
+  Whole,      // RETR
+  HeadFirst,  // TOP: the start of the message matters, the sink will stop early
 };
 
 class Mailbox {
@@ -90,6 +90,17 @@ class Mailbox {
 
   // Name for logs and metric labels: "imap", "jmap".
   virtual std::string_view kind() const = 0;
+
+  // ---- Reuse after a clean QUIT (gateway/upstream_pool.h); an adapter without it keeps the defaults.
+  // True when the mailbox was opened, nothing is in flight and the upstream session is healthy,
+  // so it may wait, logged in, for the next session of the same user and credential.
+  virtual bool can_park() const { return false; }
+  // While parked: `lost` runs once, later, if the upstream ends the session (BYE, EOF, error,
+  // timeout); null clears it. The handler must not destroy the mailbox inside the call.
+  virtual void set_lost_handler(std::function<void()> lost) { (void)lost; }
+  // Takes a fresh snapshot for a new session on the session it is already logged in to (only
+  // called on a mailbox that could be parked). Temporary when the upstream session is gone.
+  virtual void reopen(OpenDone done) { done(make_error(ErrorKind::Internal, "reopen is not supported")); }
 };
 
 using MailboxPtr = std::unique_ptr<Mailbox>;
@@ -99,6 +110,18 @@ class MailboxFactory {
  public:
   virtual ~MailboxFactory() = default;
   virtual MailboxPtr create() = 0;
+
+  // Upstream session reuse (gateway/upstream_pool.h): a mailbox that an earlier session of the
+  // same upstream user with the same credential left logged in (open it with reopen()), or null
+  // (then create() one). `park_key` receives the key under which the new session's mailbox may
+  // be parked at its clean end; empty when reuse is off.
+  virtual MailboxPtr take_parked(const Credentials& credentials, std::string& park_key) {
+    (void)credentials;
+    park_key.clear();
+    return nullptr;
+  }
+  // After a clean end: keeps `mailbox` (whose can_park() is true) logged in under `park_key`.
+  virtual void park(const std::string& park_key, MailboxPtr&& mailbox) { (void)park_key, (void)mailbox; }
 };
 
 }  // namespace popgate

@@ -82,7 +82,18 @@ bool AdmissionControl::make_room(uint64_t now_ms) {
   return false;
 }
 
+uint64_t AdmissionControl::sessions() const {
+  std::lock_guard lock(mutex_);
+  return sessions_;
+}
+
+size_t AdmissionControl::tracked_addresses() const {
+  std::lock_guard lock(mutex_);
+  return addresses_.size();
+}
+
 Refusal AdmissionControl::admit(const std::string& key, uint64_t now_ms, const AdmissionLimits& limits) {
+  std::lock_guard lock(mutex_);
   auto it = addresses_.find(key);
   if (it == addresses_.end()) {
     if (!make_room(now_ms)) return Refusal::MaxSessions;  // every tracked address has a live session
@@ -118,6 +129,7 @@ Refusal AdmissionControl::admit(const std::string& key, uint64_t now_ms, const A
 }
 
 void AdmissionControl::release(const std::string& key) {
+  std::lock_guard lock(mutex_);
   auto it = addresses_.find(key);
   if (it == addresses_.end() || it->second.sessions == 0) return;
   --it->second.sessions;

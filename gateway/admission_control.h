@@ -6,10 +6,13 @@
 // full again) are swept; if every entry still has a live session the connection is refused as
 // max_sessions. IPv6 clients are keyed on their /64 (one subscriber's allocation, RFC 6177):
 // keying on the whole address would let one host take 2^64 slots.
+//
+// Thread-safe: one instance serves every worker loop, so the limits hold for the process.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -45,8 +48,8 @@ class AdmissionControl {
   Refusal admit(const std::string& key, uint64_t now_ms, const AdmissionLimits& limits);
   void release(const std::string& key);
 
-  uint64_t sessions() const { return sessions_; }
-  size_t tracked_addresses() const { return addresses_.size(); }
+  uint64_t sessions() const;
+  size_t tracked_addresses() const;
 
  private:
   struct Address {
@@ -62,6 +65,7 @@ class AdmissionControl {
   bool make_room(uint64_t now_ms);
 
   const size_t max_tracked_addresses_;
+  mutable std::mutex mutex_;  // guards the two below; held for one short table operation
   uint64_t sessions_ = 0;
   std::unordered_map<std::string, Address> addresses_;
 };

@@ -45,6 +45,7 @@ uint64_t AuthThrottle::add(Table& table, const std::string& key, uint64_t now_ms
 
 bool AuthThrottle::locked_out(const std::string& address, std::string_view user, uint64_t now_ms,
                               const AuthThrottleSettings& settings) {
+  std::lock_guard lock(mutex_);
   const uint64_t window = settings.window_ms;
   if (settings.max_failures_per_address > 0 &&
       current(addresses_, address, now_ms, window) >= settings.max_failures_per_address) {
@@ -56,6 +57,7 @@ bool AuthThrottle::locked_out(const std::string& address, std::string_view user,
 
 uint64_t AuthThrottle::record_failure(const std::string& address, std::string_view user, uint64_t now_ms,
                                       const AuthThrottleSettings& settings) {
+  std::lock_guard lock(mutex_);
   const uint64_t by_address = add(addresses_, address, now_ms, settings.window_ms);
   const uint64_t by_user = add(users_, user_key(user), now_ms, settings.window_ms);
   const uint64_t failures = std::max(by_address, by_user);
@@ -64,7 +66,13 @@ uint64_t AuthThrottle::record_failure(const std::string& address, std::string_vi
                   std::max(settings.max_delay_ms, settings.base_delay_ms));
 }
 
+size_t AuthThrottle::tracked_keys() const {
+  std::lock_guard lock(mutex_);
+  return addresses_.size() + users_.size();
+}
+
 void AuthThrottle::record_success(std::string_view user) {
+  std::lock_guard lock(mutex_);
   users_.erase(user_key(user));
 }
 

@@ -5,10 +5,13 @@
 // Popgate cannot tell an unknown user from a wrong password (the upstream answers both with the
 // same NO), and this class does not try: a name is counted whether it exists or not, so the delay
 // and the lock-out are the same for both.
+//
+// Thread-safe: one instance serves every worker loop, so the counts hold for the process.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -40,7 +43,7 @@ class AuthThrottle {
   // not let its owner go on guessing others' passwords).
   void record_success(std::string_view user);
 
-  size_t tracked_keys() const { return addresses_.size() + users_.size(); }
+  size_t tracked_keys() const;
 
   // User names compare case-insensitively (ASCII), as mail systems treat them.
   static std::string user_key(std::string_view user);
@@ -57,6 +60,7 @@ class AuthThrottle {
   uint64_t add(Table& table, const std::string& key, uint64_t now_ms, uint64_t window_ms);
 
   const size_t max_tracked_keys_;  // per table
+  mutable std::mutex mutex_;       // guards both tables; held for one short table operation
   Table addresses_;
   Table users_;
 };

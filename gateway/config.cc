@@ -131,6 +131,22 @@ const Option kOptions[] = {
        if (c.update_timeout_ms == 0) throw ConfigError("update-timeout: must be greater than 0");
      },
      nullptr},
+    {"upstream-reuse-time", "upstream_reuse_time", Kind::Value,
+     "SECONDS    keep a logged-in upstream session after QUIT for the same user and credential "
+     "(default 90; 0: off)",
+     [](Config& c, std::string_view v) {
+       c.upstream_reuse_time_ms = parse_seconds("upstream-reuse-time", v);
+     },
+     nullptr},
+    {"upstream-reuse-max", "upstream_reuse_max", Kind::Value,
+     "N          parked upstream sessions per worker and upstream, the oldest evicted (default 1000)",
+     [](Config& c, std::string_view v) {
+       c.upstream_reuse_max = parse_count("upstream-reuse-max", v, 1, 1'000'000);
+     },
+     nullptr},
+    {"workers", "workers", Kind::Value,
+     "N          event loops (threads) accepting POP3 connections, at most 64 (default 0: one per CPU)",
+     [](Config& c, std::string_view v) { c.workers = parse_count("workers", v, 0, 64); }, nullptr},
     {"max-sessions", "max_sessions", Kind::Value, "N          sessions in total (default 10000; 0: no limit)",
      [](Config& c, std::string_view v) { c.max_sessions = parse_count("max-sessions", v, 0, 10'000'000); },
      nullptr},
@@ -170,6 +186,24 @@ const Option kOptions[] = {
      "SECONDS    the failure delay doubles with each failure up to this (default 30)",
      [](Config& c, std::string_view v) {
        c.auth_failure_delay_max_ms = parse_seconds("auth-failure-delay-max", v);
+     },
+     nullptr},
+    {"max-upstream-sessions-per-identity", "max_upstream_sessions_per_identity", Kind::Value,
+     "N          upstream sessions open at once per upstream identity (default 8; 0: no limit)",
+     [](Config& c, std::string_view v) {
+       c.max_upstream_sessions_per_identity =
+           parse_count("max-upstream-sessions-per-identity", v, 0, 1'000'000);
+     },
+     nullptr},
+    {"upstream-backoff", "upstream_backoff", Kind::Value,
+     "SECONDS    after the upstream throttles an identity, its logins get [LOGIN-DELAY] this long, "
+     "doubling (default 5; 0: off)",
+     [](Config& c, std::string_view v) { c.upstream_backoff_ms = parse_seconds("upstream-backoff", v); },
+     nullptr},
+    {"upstream-backoff-max", "upstream_backoff_max", Kind::Value,
+     "SECONDS    the upstream backoff doubles up to this (default 300)",
+     [](Config& c, std::string_view v) {
+       c.upstream_backoff_max_ms = parse_seconds("upstream-backoff-max", v);
      },
      nullptr},
     {"allow-core-dumps", "allow_core_dumps", Kind::Flag,

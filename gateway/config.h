@@ -71,6 +71,9 @@ struct Config {
   std::string tls_cert;                  // PEM chain; with tls_key enables STLS and listen_tls
   std::string tls_key;
   uint64_t tls_handshake_timeout_ms = 10'000;
+  // Event loops (threads) serving POP3, each accepting on the listeners through SO_REUSEPORT.
+  // 0: one per CPU the process may use (main resolves it at start and on SIGHUP), at most 64.
+  uint64_t workers = 0;
   UpstreamUrl upstream;
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
@@ -88,10 +91,21 @@ struct Config {
   uint64_t auth_throttle_max_failures_per_ip = 100;  // per client address, then [LOGIN-DELAY]
   uint64_t auth_failure_delay_max_ms = 30'000;       // the failure delay doubles up to this
   uint64_t update_timeout_ms = 120'000;              // QUIT's UPDATE, all of it
-  bool allow_core_dumps = false;                     // core files may hold passwords: off by default
-  std::string upstream_ca;                           // CA bundle for the upstream; empty: the system's
-  bool upstream_insecure = false;                    // skip upstream certificate verification (logged loudly)
-  bool maildrop_lock = true;                         // RFC 1939 §8 exclusive-access lock, per process
+  // Upstream session reuse (gateway/upstream_pool.h): after a clean QUIT the logged-in upstream
+  // session is kept this long for the next login of the same user with the same credential.
+  // 90 s: a device polling every minute hits, with room for its jitter. 0 turns reuse off.
+  uint64_t upstream_reuse_time_ms = 90'000;
+  uint64_t upstream_reuse_max = 1'000;  // parked upstream sessions per event loop and upstream
+  // The per-identity upstream governor (gateway/upstream_governor.h). 8 sessions: Exchange Online
+  // allows about 20 concurrent IMAP connections per mailbox, and the owner's own clients and
+  // other popgate replicas need their share.
+  uint64_t max_upstream_sessions_per_identity = 8;  // 0: no cap
+  uint64_t upstream_backoff_ms = 5'000;             // after a throttling answer; doubles; 0: none
+  uint64_t upstream_backoff_max_ms = 300'000;       // the doubling stops here
+  bool allow_core_dumps = false;                    // core files may hold passwords: off by default
+  std::string upstream_ca;                          // CA bundle for the upstream; empty: the system's
+  bool upstream_insecure = false;                   // skip upstream certificate verification (logged loudly)
+  bool maildrop_lock = true;                        // RFC 1939 §8 exclusive-access lock, per process
   bool allow_plaintext_auth = false;  // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
   pop3::Limits limits;
   log::Level log_level = log::Level::Info;

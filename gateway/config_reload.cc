@@ -46,6 +46,7 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
   check("listen_tls", same_addresses(before.listen_tls, after.listen_tls));
   check("tls_cert", before.tls_cert == after.tls_cert);
   check("tls_key", before.tls_key == after.tls_key);
+  check("workers", before.workers == after.workers);
   check("tls_handshake_timeout", before.tls_handshake_timeout_ms == after.tls_handshake_timeout_ms);
   check("upstream", before.upstream.to_string() == after.upstream.to_string());
   check("upstream_ca", before.upstream_ca == after.upstream_ca);
@@ -77,8 +78,9 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
 
 bool needs_restart(const std::string& setting) {
   // The admin endpoint and the upstream probe are set up once, in main.
+  // The worker loops and their listeners are started once, too.
   return setting == "listen" || setting == "listen_tls" || setting == "admin" || setting == "admin_enabled" ||
-         setting == "readiness_probe_interval";
+         setting == "readiness_probe_interval" || setting == "workers";
 }
 
 ConfigReloader::ConfigReloader(io::Loop& loop, Pop3Service& service, TlsCertificates* certificates,
@@ -116,6 +118,7 @@ bool ConfigReloader::reload() {
   next.admin = now.admin;
   next.admin_enabled = now.admin_enabled;
   next.readiness_probe_interval_ms = now.readiness_probe_interval_ms;
+  next.workers = now.workers;
   // STLS offers and implicit-TLS listeners were set up at start: TLS stays on or off.
   if (next.tls_cert.empty() != now.tls_cert.empty()) {
     restart.push_back(now.tls_cert.empty() ? "tls_cert (TLS on)" : "tls_cert (TLS off)");
@@ -138,14 +141,22 @@ bool ConfigReloader::reload() {
         .field("file", next.accounts_file)
         .field("accounts", static_cast<uint64_t>(accounts->size()));
   }
-  service_.reconfigure(std::make_shared<const Config>(std::move(next)), std::move(router).value());
-  log::Line(log::Level::Info, "config_reloaded").field("changed", joined(changed));
-  if (!restart.empty()) {
-    log::Line(log::Level::Warn, "config_restart_required")
-        .field("settings", joined(restart))
-        .field("message", "restart to apply: listeners are not rebound on SIGHUP");
+  auto config = std::make_shared<const Config>(std::move(next));
+  service_.reconfigure(config, std::move(router).value());
+  auto applied = [this, changed = joined(changed), restart = joined(restart), warn = !restart.empty()] {
+    log::Line(log::Level::Info, "config_reloaded").field("changed", changed);
+    if (warn) {
+      log::Line(log::Level::Warn, "config_restart_required")
+          .field("settings", restart)
+          .field("message", "restart to apply: listeners are not rebound on SIGHUP");
+    }
+    if (on_reload_) on_reload_(true);
+  };
+  if (apply_elsewhere_) {
+    apply_elsewhere_(config, std::move(applied));
+  } else {
+    applied();
   }
-  if (on_reload_) on_reload_(true);
   return true;
 }
 

@@ -31,6 +31,13 @@ class ConfigReloader {
 
   // Runs after every reload with its outcome: the hook for popgate_config_reloads_total{result}.
   void set_on_reload(std::function<void(bool ok)> on_reload) { on_reload_ = std::move(on_reload); }
+  // --workers: hands a configuration the main service took to the other loops, and runs
+  // `applied` on this loop once every one of them has it. The reload's log lines (and on_reload)
+  // wait for that, so a client that saw "config_reloaded" gets the new settings from whichever
+  // loop accepts it. Unset: the main service is the only one.
+  using ApplyElsewhere =
+      std::function<void(const std::shared_ptr<const Config>& config, std::function<void()> applied)>;
+  void set_apply_elsewhere(ApplyElsewhere apply) { apply_elsewhere_ = std::move(apply); }
   // How the accounts file's "oauth2" identities find their client (none: such identities are errors).
   void set_oauth2_clients(OAuth2ClientResolver oauth2_clients) {
     oauth2_clients_ = std::move(oauth2_clients);
@@ -44,6 +51,7 @@ class ConfigReloader {
   TlsCertificates* certificates_;
   Parse parse_;
   std::function<void(bool ok)> on_reload_;
+  ApplyElsewhere apply_elsewhere_;
   OAuth2ClientResolver oauth2_clients_;
 };
 

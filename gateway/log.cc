@@ -14,6 +14,7 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::Info)};
 std::atomic<int> g_format{static_cast<int>(Format::Json)};
+thread_local int t_worker = -1;  // -1: not a numbered worker loop
 
 bool needs_quotes(std::string_view value) {
   if (value.empty()) return true;
@@ -78,6 +79,10 @@ void set_format(Format format) {
   g_format.store(static_cast<int>(format), std::memory_order_relaxed);
 }
 
+void set_thread_worker(int index) {
+  t_worker = index;
+}
+
 Format format() {
   return static_cast<Format>(g_format.load(std::memory_order_relaxed));
 }
@@ -120,19 +125,22 @@ Line::Line(Level level, std::string_view event) : enabled_(enabled(level)), json
     text_ += to_string(level);
     text_ += "\",\"event\":";
     append_json_string(text_, event);
-    return;
+  } else {
+    append_timestamp(text_);
+    text_ += ' ';
+    text_ += to_string(level);
+    text_ += ' ';
+    text_ += event;
   }
-  append_timestamp(text_);
-  text_ += ' ';
-  text_ += to_string(level);
-  text_ += ' ';
-  text_ += event;
 }
 
 Line::~Line() {
   if (!enabled_) return;
+  // Last, so that "event key=..." reads the same whichever loop wrote it.
+  if (t_worker >= 0) field("worker", static_cast<uint64_t>(t_worker));
   text_ += json_ ? "}\n" : "\n";
-  // One write per line so concurrent workers never interleave within a line.
+  // One fwrite per line: it holds stderr's lock for the whole line, and stderr is unbuffered, so
+  // the line leaves in one write(2) and worker threads never interleave within a line.
   std::fwrite(text_.data(), 1, text_.size(), stderr);
 }
 

@@ -23,6 +23,9 @@ const char* to_string(Level level);
 
 void set_format(Format format);
 Format format();
+// With --workers above 1: every line this thread writes names its worker loop ("worker":1). Lines
+// of a thread that never set it (a single loop, the threadpool) carry no such field.
+void set_thread_worker(int index);
 std::optional<Format> parse_format(std::string_view name);
 const char* to_string(Format format);
 

@@ -3,6 +3,7 @@
 
 #include "adapters/imap/imap_mailbox.h"
 #include "adapters/jmap/jmap_mailbox.h"
+#include "gateway/upstream_pool.h"
 
 namespace popgate {
 namespace {
@@ -40,6 +41,28 @@ JmapSettings jmap_settings(const Config& config, std::shared_ptr<io::TlsClientCo
   return jmap;
 }
 
+// An adapter's factory with an UpstreamPool in front: logins of a user and credential that
+// left a session parked get it back instead of a new connection.
+class PoolingMailboxFactory final : public MailboxFactory {
+ public:
+  PoolingMailboxFactory(io::Loop& loop, std::unique_ptr<MailboxFactory> adapter, std::string adapter_name,
+                        UpstreamPoolSettings settings)
+      : adapter_(std::move(adapter)), pool_(loop, std::move(adapter_name), settings) {}
+
+  MailboxPtr create() override { return adapter_->create(); }
+  MailboxPtr take_parked(const Credentials& credentials, std::string& park_key) override {
+    park_key = UpstreamPool::park_key(credentials);
+    return pool_.take(park_key);
+  }
+  void park(const std::string& park_key, MailboxPtr&& mailbox) override {
+    pool_.park(park_key, std::move(mailbox));
+  }
+
+ private:
+  std::unique_ptr<MailboxFactory> adapter_;
+  UpstreamPool pool_;  // after adapter_: parked mailboxes go first
+};
+
 }  // namespace
 
 Result<std::shared_ptr<MailboxFactory>> make_mailbox_factory(io::Loop& loop, const Config& config) {
@@ -49,12 +72,20 @@ Result<std::shared_ptr<MailboxFactory>> make_mailbox_factory(io::Loop& loop, con
     if (!context) return context.error();
     upstream_tls = std::move(context).value();
   }
+  std::unique_ptr<MailboxFactory> adapter;
   if (config.upstream.is_jmap()) {
-    return std::shared_ptr<MailboxFactory>(
-        std::make_shared<JmapMailboxFactory>(loop, jmap_settings(config, std::move(upstream_tls))));
+    adapter = std::make_unique<JmapMailboxFactory>(loop, jmap_settings(config, std::move(upstream_tls)));
+  } else {
+    adapter = std::make_unique<ImapMailboxFactory>(loop, imap_settings(config, std::move(upstream_tls)));
   }
-  return std::shared_ptr<MailboxFactory>(
-      std::make_shared<ImapMailboxFactory>(loop, imap_settings(config, std::move(upstream_tls))));
+  if (config.upstream_reuse_time_ms == 0) return std::shared_ptr<MailboxFactory>(std::move(adapter));
+  // One pool per factory: the factory is made per loop and per upstream (route or identity), so
+  // the pool's key needs only the user and the credential.
+  UpstreamPoolSettings pool;
+  pool.reuse_time_ms = config.upstream_reuse_time_ms;
+  pool.max_parked = config.upstream_reuse_max;
+  return std::shared_ptr<MailboxFactory>(std::make_shared<PoolingMailboxFactory>(
+      loop, std::move(adapter), config.upstream.is_jmap() ? "jmap" : "imap", pool));
 }
 
 }  // namespace popgate

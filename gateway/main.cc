@@ -29,6 +29,7 @@
 #include "gateway/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "gateway/upstream_probe.h"
+#include "gateway/worker_pool.h"
 
 namespace {
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "popgate: %s\n", error.what());
     return 2;
   }
+  if (config.workers == 0) config.workers = default_worker_count();
 
   if (!config.allow_core_dumps) forbid_core_dumps();
   std::signal(SIGPIPE, SIG_IGN);
@@ -167,12 +169,26 @@ int main(int argc, char** argv) {
     std::fputs("configuration OK\n", stdout);
     return 0;
   }
+  // Shared by every worker loop (each thread-safe): one lock per maildrop, one count per address.
   MaildropLocks locks;
+  ServiceShared service_shared;
   auto shared_config = std::make_shared<const Config>(std::move(config));
-  Pop3Service service(loop, shared_config, *mailboxes, locks, certificates.get(), &metrics);
+  // With several loops every line says which one wrote it; the main loop is worker 0.
+  if (shared_config->workers > 1) log::set_thread_worker(0);
+  Pop3Service service(loop, shared_config, *mailboxes, locks, certificates.get(), &metrics, &service_shared);
   service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);
+    return 1;
+  }
+  // --workers N: N-1 more loops on threads of their own, on the ports the main service got. They
+  // start while the lifecycle signals are blocked and keep them blocked: signals come here.
+  WorkerPool workers(loop, service, service_shared);
+  if (Status started = workers.start(
+          shared_config,
+          WorkerShared{&locks, &service_shared, certificates.get(), &metrics, oauth2_clients, {}});
+      !started) {
+    log::Line(log::Level::Error, "startup_failed").field("reason", "worker: " + started.error().detail);
     return 1;
   }
   // /readyz: the listeners are up (from here on), the upstream took a TCP connection at the last
@@ -206,7 +222,8 @@ int main(int argc, char** argv) {
       .field("delete_mode", delete_mode_name(shared_config->delete_mode))
       .field("mark_seen", shared_config->mark_seen)
       .field("idle_timeout_s", static_cast<double>(shared_config->idle_timeout_ms) / 1000.0)
-      .field("stls", certificates != nullptr);
+      .field("stls", certificates != nullptr)
+      .field("workers", static_cast<uint64_t>(workers.loops()));
   if (shared_config->upstream_insecure) {
     log::Line(log::Level::Warn, "upstream_insecure")
         .field("message", "upstream certificates are NOT verified (--upstream-insecure)");
@@ -224,7 +241,7 @@ int main(int argc, char** argv) {
     ++stop_requests;
     if (stop_requests == 1) {
       metrics.set_draining(true);
-      service.drain(service.config()->drain_timeout_ms, [&] {
+      workers.drain(service.config()->drain_timeout_ms, [&] {
         // No session is left. The last replies are with the kernel; connections still lingering
         // (waiting for a peer's FIN, up to 10 s: clients, and upstreams that never hang up) are
         // closed by ~Loop instead of holding the exit back.
@@ -233,9 +250,7 @@ int main(int argc, char** argv) {
         loop.stop();
       });
     } else if (stop_requests == 2) {
-      log::Line(log::Level::Info, "drain_skipped")
-          .field("sessions", static_cast<uint64_t>(service.active_sessions()));
-      service.stop();
+      workers.shut_down_sessions();
     } else {
       loop.stop();
     }
@@ -248,9 +263,13 @@ int main(int argc, char** argv) {
     Config next;
     std::string ignored;  // --help and --version exited at start
     parse_command_line(argc, argv, environment, next, ignored);
+    if (next.workers == 0) next.workers = default_worker_count();
     return next;
   });
   reloader.set_on_reload([&](bool ok) { metrics.config_reloaded(ok); });
+  reloader.set_apply_elsewhere([&](const std::shared_ptr<const Config>& next, std::function<void()> applied) {
+    workers.reconfigure(next, std::move(applied));
+  });
   reloader.set_oauth2_clients(oauth2_clients);
   io::SignalWatcher on_hup(loop, SIGHUP, [&] { reloader.reload(); });
   start_threadpool_with_signals_blocked(loop);
@@ -258,6 +277,7 @@ int main(int argc, char** argv) {
   loop.run();
   // The watchers go with the rest below; a late SIGTERM must not turn exit 0 into "killed".
   set_lifecycle_signals_blocked(true);
+  workers.stop();  // each worker's sessions (none after a drain) and loop go on its own thread
   log::Line(log::Level::Info, "stopped");
   return 0;
 }

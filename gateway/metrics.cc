@@ -4,9 +4,18 @@
 #include <prometheus/text_serializer.h>
 
 #include "gateway/io/tls_transport.h"
+#include "gateway/upstream_pool.h"
 
 namespace popgate {
 namespace {
+
+// The pools' counters of one adapter in the order of Metrics::reuse_, with their label values.
+constexpr std::array<const char*, 2> kReuseAdapters = {"imap", "jmap"};
+constexpr std::array<const char*, 5> kReuseResultNames = {"hit", "miss", "expired", "closed", "evicted"};
+std::array<uint64_t, 5> reuse_counts(const UpstreamReuseCounters& counters) {
+  return {counters.hit.load(), counters.miss.load(), counters.expired.load(), counters.closed.load(),
+          counters.evicted.load()};
+}
 
 // Seconds, from 100 µs (a command answered from memory) to a minute (a slow upstream).
 const prometheus::Histogram::BucketBoundaries& duration_buckets() {
@@ -141,6 +150,40 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                                .Name("popgate_upstream_connections_active")
                                .Help("Upstream mailboxes open now (one connection each)")
                                .Register(registry);
+  upstream_throttled_ = &BuildCounter()
+                             .Name("popgate_upstream_throttled_total")
+                             .Help("Throttling answers from the upstream (IMAP [UNAVAILABLE], HTTP 429/503)")
+                             .Register(registry);
+  backoff_refusals_ = &BuildCounter()
+                           .Name("popgate_upstream_backoff_refusals_total")
+                           .Help("Logins answered [LOGIN-DELAY] while their upstream identity backs off")
+                           .Register(registry)
+                           .Add({});
+  sessions_capped_ = &BuildCounter()
+                          .Name("popgate_upstream_sessions_capped_total")
+                          .Help("Logins refused: their upstream identity had its maximum of sessions open")
+                          .Register(registry)
+                          .Add({});
+  auto& reuse = BuildCounter()
+                    .Name("popgate_upstream_reuse_total")
+                    .Help(
+                        "Upstream session reuse after QUIT: logins that got a parked session (hit) or "
+                        "not (miss), and parked sessions that expired, were closed upstream or evicted")
+                    .Register(registry);
+  auto& parked =
+      BuildGauge()
+          .Name("popgate_upstream_parked_connections")
+          .Help("Logged-in upstream sessions parked for reuse now (not in upstream_connections_active)")
+          .Register(registry);
+  for (size_t a = 0; a < kReuseAdapters.size(); ++a) {
+    // Reuse before this Metrics existed is not its business (tests make many pools).
+    reuse_seen_[a] = reuse_counts(upstream_reuse_counters(kReuseAdapters[a]));
+    for (size_t r = 0; r < kReuseResults; ++r) {
+      reuse_[a][r] = &reuse.Add({{"adapter", kReuseAdapters[a]}, {"result", kReuseResultNames[r]}});
+    }
+    parked_[a] = &parked.Add({{"adapter", kReuseAdapters[a]}});
+  }
+
   {
     std::lock_guard lock(mutex_);
     add_upstream("imap");
@@ -192,6 +235,12 @@ std::string Metrics::serialize() const {
     bring_in(counters.client_handshakes.load(), upstream_handshakes_seen_, tls_handshakes_[upstream][0]);
     bring_in(counters.client_handshake_failures.load(), upstream_handshake_failures_seen_,
              tls_handshakes_[upstream][1]);
+    for (size_t a = 0; a < kReuseAdapters.size(); ++a) {
+      const UpstreamReuseCounters& pools = upstream_reuse_counters(kReuseAdapters[a]);
+      const std::array<uint64_t, kReuseResults> now = reuse_counts(pools);
+      for (size_t r = 0; r < kReuseResults; ++r) bring_in(now[r], reuse_seen_[a][r], reuse_[a][r]);
+      parked_[a]->Set(static_cast<double>(pools.parked.load()));
+    }
   }
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
@@ -237,6 +286,7 @@ UpstreamMetrics& Metrics::add_upstream(const std::string& adapter) {
     }
   }
   metrics->connections_ = &upstream_connections_->Add({{"adapter", adapter}});
+  metrics->throttled_ = &upstream_throttled_->Add({{"adapter", adapter}});
   UpstreamMetrics& added = *metrics;
   upstreams_.emplace(adapter, std::move(metrics));
   return added;

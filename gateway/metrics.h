@@ -71,6 +71,9 @@ class UpstreamMetrics {
   }
   // Holds popgate_upstream_connections_active{adapter} up while it lives.
   GaugeToken connection() { return GaugeToken(*connections_); }
+  // popgate_upstream_throttled_total{adapter}: the upstream said "not now" (IMAP [UNAVAILABLE]
+  // and friends, HTTP 429/503).
+  void throttled() { throttled_->Increment(); }
 
  private:
   friend class Metrics;
@@ -81,6 +84,7 @@ class UpstreamMetrics {
   std::array<prometheus::Histogram*, kOperations> durations_{};
   std::array<std::array<prometheus::Counter*, kErrorKinds>, kOperations> errors_{};
   prometheus::Gauge* connections_ = nullptr;
+  prometheus::Counter* throttled_ = nullptr;
 };
 
 class Metrics {
@@ -120,6 +124,12 @@ class Metrics {
   // "imap" and "jmap" exist from the start; another kind (a test's fake) is added on first
   // use. The reference stays valid as long as this Metrics.
   UpstreamMetrics& upstream(std::string_view adapter);
+
+  // The per-identity upstream governor (gateway/upstream_governor.h): logins answered
+  // [LOGIN-DELAY] from a backoff without asking the upstream, and logins refused because the
+  // identity had its maximum of upstream sessions open.
+  void upstream_backoff_refusal() { backoff_refusals_->Increment(); }
+  void upstream_session_capped() { sessions_capped_->Increment(); }
 
   // ---- The process ----
   void set_draining(bool draining) { draining_->Set(draining ? 1 : 0); }
@@ -162,10 +172,20 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* upstream_durations_ = nullptr;
   prometheus::Family<prometheus::Counter>* upstream_errors_ = nullptr;
   prometheus::Family<prometheus::Gauge>* upstream_connections_ = nullptr;
+  prometheus::Family<prometheus::Counter>* upstream_throttled_ = nullptr;
+  prometheus::Counter* backoff_refusals_ = nullptr;
+  prometheus::Counter* sessions_capped_ = nullptr;
   std::mutex mutex_;                 // guards upstreams_
   mutable std::mutex scrape_mutex_;  // guards the two below
   mutable uint64_t upstream_handshakes_seen_ = 0;
   mutable uint64_t upstream_handshake_failures_seen_ = 0;
+  // popgate_upstream_reuse_total{adapter,result} and popgate_upstream_parked_connections{adapter}:
+  // the pools (gateway/upstream_pool.h) live on the worker loops and count into process-wide
+  // atomics, brought in here at each scrape like the TLS handshakes. [imap, jmap][result].
+  static constexpr size_t kReuseResults = 5;  // hit, miss, expired, closed, evicted
+  std::array<std::array<prometheus::Counter*, kReuseResults>, 2> reuse_{};
+  std::array<prometheus::Gauge*, 2> parked_{};
+  mutable std::array<std::array<uint64_t, kReuseResults>, 2> reuse_seen_{};
   std::map<std::string, std::unique_ptr<UpstreamMetrics>, std::less<>> upstreams_;
 };
 

@@ -8,13 +8,16 @@
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics)
+                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics,
+                         ServiceShared* shared)
     : loop_(loop),
-      current_(std::make_shared<Generation>(
-          Generation{nullptr, SessionContext{loop, std::move(config), mailboxes, locks, certificates, nullptr,
-                                             metrics, &auth_throttle_}})),
+      own_shared_(shared == nullptr ? std::make_unique<ServiceShared>() : nullptr),
+      shared_(shared == nullptr ? *own_shared_ : *shared),
       drain_timer_(loop) {
-  current_->context.on_finished = session_finished_callback();
+  current_ = std::make_shared<Generation>(
+      Generation{nullptr, SessionContext{loop, std::move(config), mailboxes, locks, certificates,
+                                         session_finished_callback(), metrics, &shared_.auth_throttle}});
+  current_->context.upstream_governor = &shared_.upstream_governor;
 }
 
 Pop3Service::~Pop3Service() {
@@ -38,9 +41,11 @@ void Pop3Service::reconfigure(std::shared_ptr<const Config> config,
   const SessionContext& now = current_->context;
   MailboxFactory& factory = *mailboxes;
   // The old generation lives on in the entries of the sessions accepted under it.
-  current_ = std::make_shared<Generation>(Generation{
-      std::move(mailboxes), SessionContext{loop_, std::move(config), factory, now.locks, now.certificates,
-                                           session_finished_callback(), now.metrics, &auth_throttle_}});
+  current_ = std::make_shared<Generation>(
+      Generation{std::move(mailboxes),
+                 SessionContext{loop_, std::move(config), factory, now.locks, now.certificates,
+                                session_finished_callback(), now.metrics, &shared_.auth_throttle}});
+  current_->context.upstream_governor = &shared_.upstream_governor;
 }
 
 void Pop3Service::reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<LoginRouter> router) {
@@ -50,8 +55,9 @@ void Pop3Service::reconfigure(std::shared_ptr<const Config> config, std::shared_
   current_ = std::make_shared<Generation>(Generation{
       nullptr,
       SessionContext{loop_, std::move(config), routing->default_mailboxes(), now.locks, now.certificates,
-                     session_finished_callback(), now.metrics, &auth_throttle_, routing},
+                     session_finished_callback(), now.metrics, &shared_.auth_throttle, routing},
       std::move(router)});
+  current_->context.upstream_governor = &shared_.upstream_governor;
 }
 
 Status Pop3Service::start() {
@@ -67,9 +73,17 @@ Status Pop3Service::start() {
 Status Pop3Service::listen(const io::HostPort& host_port, bool implicit_tls) {
   auto address = io::SocketAddress::from_numeric(host_port);
   if (!address) return make_error(ErrorKind::Permanent, "listen: not a numeric address: " + host_port.host);
-  auto listener = io::TcpListener::listen(loop_, *address, {}, [this, implicit_tls](io::TransportPtr client) {
-    accept(std::move(client), implicit_tls);
-  });
+  io::TcpListener::Options options;
+  // --workers: every worker loop listens on the same port; the kernel spreads the connections.
+  options.reuse_port = current_->context.config->workers > 1;
+  // With upstream session reuse, a device polling again must reach the loop where its session is
+  // parked (the pools are per loop): listeners are picked by client address, not by 4-tuple.
+  if (current_->context.config->upstream_reuse_time_ms > 0) {
+    options.steer_by_client_address = current_->context.config->workers;
+  }
+  auto listener = io::TcpListener::listen(
+      loop_, *address, options,
+      [this, implicit_tls](io::TransportPtr client) { accept(std::move(client), implicit_tls); });
   if (!listener) {
     listeners_.clear();
     return listener.error();
@@ -86,26 +100,24 @@ void Pop3Service::stop() {
   shut_down_sessions();
 }
 
-void Pop3Service::drain(uint64_t timeout_ms, std::function<void()> drained) {
-  if (draining_) return;
+uint64_t Pop3Service::drain(uint64_t timeout_ms, std::function<void(DrainOutcome)> drained) {
+  if (draining_) return 0;
   draining_ = true;
   drained_ = std::move(drained);
-  drain_started_ms_ = loop_.now_ms();
   drain_sessions_ = sessions_.size();
   for (auto& listener : listeners_) listener->close();
-  log::Line(log::Level::Info, "drain_started")
-      .field("sessions", drain_sessions_)
-      .field("timeout_s", static_cast<double>(timeout_ms) / 1000.0);
   if (sessions_.empty()) {
     // Nothing to wait for; still report on a later tick, as promised.
     std::weak_ptr<bool> alive = alive_;
     loop_.defer([this, alive] {
       if (!alive.expired() && sessions_.empty()) finish_drain();
     });
-    return;
+  } else if (timeout_ms == 0) {
+    shut_down_sessions();
+  } else {
+    drain_timer_.start(timeout_ms, [this] { shut_down_sessions(); });
   }
-  if (timeout_ms == 0) return shut_down_sessions();
-  drain_timer_.start(timeout_ms, [this] { shut_down_sessions(); });
+  return drain_sessions_;
 }
 
 void Pop3Service::shut_down_sessions() {
@@ -124,15 +136,10 @@ void Pop3Service::finish_drain() {
   if (!drained_) return;
   drain_timer_.stop();
   // A session that had already finished when the timeout came is counted as shut down: rare.
-  uint64_t shut_down = std::min(drain_shut_down_, drain_sessions_);
-  log::Line(log::Level::Info, "drain_finished")
-      .field("sessions", drain_sessions_)
-      .field("finished", drain_sessions_ - shut_down)
-      .field("shut_down", shut_down)
-      .field("duration_s", static_cast<double>(loop_.now_ms() - drain_started_ms_) / 1000.0);
+  const DrainOutcome outcome{drain_sessions_, std::min(drain_shut_down_, drain_sessions_)};
   auto drained = std::move(drained_);
   drained_ = nullptr;
-  drained();
+  drained(outcome);
 }
 
 std::vector<io::SocketAddress> Pop3Service::listening_addresses() const {
@@ -146,11 +153,11 @@ void Pop3Service::accept(io::TransportPtr client, bool implicit_tls) {
   std::string address = client_address_key(client->peer().address);
   const AdmissionLimits limits{config.max_sessions, config.max_sessions_per_ip,
                                config.max_connection_rate_per_ip};
-  if (Refusal refusal = admission_.admit(address, loop_.now_ms(), limits); refusal != Refusal::None) {
+  if (Refusal refusal = shared_.admission.admit(address, loop_.now_ms(), limits); refusal != Refusal::None) {
     return refuse(std::move(client), implicit_tls, refusal);
   }
-  uint64_t id = next_session_id_++;
-  AdmittedSession admitted(admission_, std::move(address));
+  const uint64_t id = shared_.next_session_id.fetch_add(1, std::memory_order_relaxed);
+  AdmittedSession admitted(shared_.admission, std::move(address));
   auto session = std::make_unique<Pop3Session>(current_->context, id, std::move(client), implicit_tls);
   Pop3Session& started = *session;
   sessions_.emplace(id, Entry{current_, std::move(admitted), std::move(session)});
@@ -165,7 +172,7 @@ void Pop3Service::refuse(io::TransportPtr client, bool implicit_tls, Refusal ref
         .field("reason", to_string(refusal))
         .field("peer", client->peer().address)
         .field("listener", implicit_tls ? "pop3s" : "pop3")
-        .field("sessions", admission_.sessions())
+        .field("sessions", shared_.admission.sessions())
         .field("suppressed", suppressed);
   }
   // RFC 3206: [SYS/TEMP], the client may come back later. A client on the implicit-TLS

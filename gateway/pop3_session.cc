@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <utility>
 #include <variant>
 
 #include "gateway/admission_control.h"
@@ -185,7 +186,10 @@ void Pop3Session::authenticate(pop3::Authenticate&& request) {
   if (refuse_throttled_login(request.user)) return;
   const CredentialKind kind = request.bearer_token() ? CredentialKind::BearerToken : CredentialKind::Password;
   Credentials login{request.mechanism, std::move(request.user), std::move(request.password), kind};
-  if (context_.router == nullptr) return open_upstream(context_.mailboxes, std::move(login));
+  if (context_.router == nullptr) {
+    std::string identity = UpstreamGovernor::identity_key("default", login.user, {});
+    return open_upstream(context_.mailboxes, std::move(login), std::move(identity));
+  }
   action_ = "routing the login";
   pending_route_ = context_.router->resolve(
       std::move(login), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
@@ -204,7 +208,8 @@ void Pop3Session::on_routed(Result<RoutedLogin> routed) {
       .field("user", user_)
       .field("route", login.route)
       .field("identity", login.identity);
-  open_upstream(*login.mailboxes, std::move(login.credentials));
+  std::string identity = UpstreamGovernor::identity_key(login.route, login.credentials.user, login.identity);
+  open_upstream(*login.mailboxes, std::move(login.credentials), std::move(identity));
 }
 
 void Pop3Session::fail_login(const Error& error) {
@@ -224,13 +229,60 @@ void Pop3Session::fail_login(const Error& error) {
   pump();
 }
 
-void Pop3Session::open_upstream(MailboxFactory& mailboxes, Credentials&& credentials) {
+void Pop3Session::open_upstream(MailboxFactory& mailboxes, Credentials&& credentials, std::string identity) {
   action_ = "logging in upstream";
-  mailbox_ = mailboxes.create();
+  upstream_identity_ = std::move(identity);
+  if (!admit_upstream(upstream_identity_)) return;
+  mailbox_source_ = &mailboxes;
+  mailbox_ = mailboxes.take_parked(credentials, park_key_);
+  const bool reused = mailbox_ != nullptr;
+  if (!reused) mailbox_ = mailboxes.create();
   upstream_metrics_ = &metrics_.upstream(mailbox_->kind());
   upstream_connection_ = upstream_metrics_->connection();
   operation_began_ns_ = uv_hrtime();
+  if (reused) return reopen_parked(std::move(credentials));
   mailbox_->open(std::move(credentials), [this](Result<Snapshot> result) { on_opened(std::move(result)); });
+}
+
+// ---------------------------------------------------------------- upstream session reuse
+
+void Pop3Session::reopen_parked(Credentials&& credentials) {
+  action_ = "reopening a parked upstream session";
+  // Kept until the parked session proves alive: one that died unnoticed (a silent NAT timeout)
+  // costs a fresh login, not a failed one.
+  reuse_fallback_ = std::move(credentials);
+  mailbox_->reopen([this](Result<Snapshot> result) {
+    if (finished_) return;
+    std::optional<Credentials> fallback = std::exchange(reuse_fallback_, std::nullopt);
+    if (result) {
+      reused_upstream_ = true;
+      return on_opened(std::move(result));
+    }
+    // Only a session that is gone or confused is replaced; an upstream that refuses or throttles
+    // this user answers the login as a fresh one would (asking again at once would not help).
+    const ErrorKind kind = result.error().kind;
+    if (kind != ErrorKind::Temporary && kind != ErrorKind::Protocol) return on_opened(std::move(result));
+    log::Line(log::Level::Debug, "upstream_reuse_failed")
+        .field("session", id_)
+        .field("user", user_)
+        .field("reason", result.error().detail);
+    // Not destroyed inside its own callback; the connection gauge carries over to the new one.
+    context_.loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox_))] {});
+    action_ = "logging in upstream";
+    mailbox_ = mailbox_source_->create();
+    mailbox_->open(std::move(*fallback), [this](Result<Snapshot> opened) { on_opened(std::move(opened)); });
+  });
+}
+
+void Pop3Session::park_mailbox() {
+  // Only a session that ended cleanly (QUIT, and UPDATE done) leaves its upstream session to the
+  // next login; after an error, a timeout or a dropped client the mailbox is destroyed as ever.
+  if (server_.close_reason() != pop3::CloseReason::Quit || !mailbox_ || mailbox_source_ == nullptr ||
+      park_key_.empty() || !mailbox_->can_park()) {
+    return;
+  }
+  mailbox_source_->park(park_key_, std::move(mailbox_));
+  upstream_connection_.reset();  // popgate_upstream_parked_connections counts it now
 }
 
 void Pop3Session::on_opened(Result<Snapshot> result) {
@@ -238,6 +290,7 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
   upstream_metrics_->observe(UpstreamOperation::Open, seconds_since(operation_began_ns_));
   if (!result) {
     upstream_metrics_->error(UpstreamOperation::Open, result.error().kind);
+    note_throttling(result.error(), /*at_login=*/true);
     retire_mailbox();
     return fail_login(result.error());
   }
@@ -257,6 +310,7 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
     }
   }
   count_successful_login();
+  if (context_.upstream_governor != nullptr) context_.upstream_governor->record_success(upstream_identity_);
   metrics_.auth_succeeded(auth_mechanism_);
   snapshot_ = std::move(snapshot);
   std::vector<pop3::MessageListing> listing;
@@ -266,6 +320,7 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
       .field("session", id_)
       .field("user", user_)
       .field("upstream", mailbox_->kind())
+      .field("upstream_reused", reused_upstream_)
       .field("messages", static_cast<uint64_t>(listing.size()));
   server_.auth_succeeded(std::move(listing));
   pump();
@@ -320,6 +375,66 @@ void Pop3Session::answer_failed_login(ErrorKind kind, uint64_t delay_ms) {
   });
 }
 
+// ---------------------------------------------------------------- upstream governor
+
+namespace {
+
+UpstreamGovernorSettings governor_settings(const Config& config) {
+  UpstreamGovernorSettings settings;
+  settings.max_sessions_per_identity = config.max_upstream_sessions_per_identity;
+  settings.backoff_base_ms = config.upstream_backoff_ms;
+  settings.backoff_max_ms = config.upstream_backoff_max_ms;
+  return settings;
+}
+
+}  // namespace
+
+bool Pop3Session::admit_upstream(const std::string& identity) {
+  if (context_.upstream_governor == nullptr) return true;
+  auto admission =
+      context_.upstream_governor->admit(identity, context_.loop.now_ms(), governor_settings(*config_));
+  switch (admission.verdict) {
+    case UpstreamGovernor::Verdict::Admitted:
+      upstream_slot_ = std::move(admission.slot);
+      return true;
+    case UpstreamGovernor::Verdict::BackingOff:
+      // The upstream throttled this identity moments ago: asking again now would only prolong
+      // it. RFC 2449 §8.1.1: [LOGIN-DELAY], try again later.
+      metrics_.upstream_backoff_refusal();
+      fail_login(make_error(ErrorKind::LoginDelay, "the upstream identity is backing off for another " +
+                                                       std::to_string((admission.wait_ms + 999) / 1000) +
+                                                       " s"));
+      return false;
+    case UpstreamGovernor::Verdict::Capped:
+      // [SYS/TEMP], not [IN-USE]: RFC 2449 §8.1.1 says [IN-USE] means the credentials were
+      // accepted and the maildrop is locked, which popgate has not checked here, and clients
+      // treat [IN-USE] as "someone else is reading this mailbox". [SYS/TEMP] just says "try
+      // again later", which is what a device should do once a sibling session ends.
+      metrics_.upstream_session_capped();
+      fail_login(make_error(ErrorKind::Temporary, "the upstream identity has its maximum of sessions open"));
+      return false;
+  }
+  return true;
+}
+
+void Pop3Session::note_throttling(const Error& error, bool at_login) {
+  // At login the adapters say LoginDelay only for a throttling answer; later, a throttling answer
+  // is a Temporary that says how long to wait (HTTP 429/503 with Retry-After).
+  const bool throttled = at_login ? error.kind == ErrorKind::LoginDelay
+                                  : error.kind == ErrorKind::Temporary && error.retry_after_ms > 0;
+  if (!throttled) return;
+  upstream_metrics_->throttled();
+  if (context_.upstream_governor == nullptr) return;
+  const uint64_t backoff_ms = context_.upstream_governor->record_throttled(
+      upstream_identity_, error.retry_after_ms, context_.loop.now_ms(), governor_settings(*config_));
+  log::Line(log::Level::Warn, "upstream_throttled")
+      .field("session", id_)
+      .field("user", user_)
+      .field("reason", error.detail)
+      .field("retry_after_ms", error.retry_after_ms)
+      .field("backoff_ms", backoff_ms);
+}
+
 // ---------------------------------------------------------------- RETR and TOP
 
 void Pop3Session::retrieve(const pop3::Retrieve& request) {
@@ -361,7 +476,10 @@ bool Pop3Session::on_body_chunk(std::string_view chunk) {
 void Pop3Session::on_retrieved(Status status) {
   if (finished_) return;
   upstream_metrics_->observe(UpstreamOperation::Fetch, seconds_since(operation_began_ns_));
-  if (!status) upstream_metrics_->error(UpstreamOperation::Fetch, status.error().kind);
+  if (!status) {
+    upstream_metrics_->error(UpstreamOperation::Fetch, status.error().kind);
+    note_throttling(status.error(), /*at_login=*/false);
+  }
   if (upstream_paused_) {
     upstream_paused_ = false;
     idle_timer_.stop();
@@ -416,6 +534,9 @@ void Pop3Session::commit(const pop3::Commit& request) {
 void Pop3Session::on_committed(Status status, uint64_t count) {
   if (finished_) return;
   update_timer_.stop();
+  // RFC 1939 §6: UPDATE is over, so the maildrop is free before the client reads the answer: its
+  // next session may land on another worker loop at once (--workers), not after this one's close.
+  lock_.reset();
   upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
   if (status) {
     deleted_ = count;
@@ -423,6 +544,7 @@ void Pop3Session::on_committed(Status status, uint64_t count) {
     server_.commit_succeeded();
   } else {
     upstream_metrics_->error(UpstreamOperation::Commit, status.error().kind);
+    note_throttling(status.error(), /*at_login=*/false);
     log::Line(log::Level::Error, "update_failed")
         .field("session", id_)
         .field("user", user_)
@@ -461,6 +583,7 @@ void Pop3Session::finish(std::string_view outcome) {
   auth_delay_timer_.stop();
   update_timer_.stop();
   pending_route_.reset();
+  park_mailbox();
   lock_.reset();
   client_->end();  // flushes the last reply, then closes
   log::Line(log::Level::Info, "session_close")
@@ -510,7 +633,8 @@ void Pop3Session::retire_mailbox() {
   // Destroyed on the next tick (it may be calling us from deep inside itself), and the
   // upstream connection gauge goes down with it.
   context_.loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox_)),
-                       counted = std::make_shared<GaugeToken>(std::move(upstream_connection_))] {});
+                       counted = std::make_shared<GaugeToken>(std::move(upstream_connection_)),
+                       slot = std::make_shared<UpstreamGovernor::Slot>(std::move(upstream_slot_))] {});
 }
 
 }  // namespace popgate

@@ -21,6 +21,7 @@
 #include "gateway/maildrop_lock.h"
 #include "gateway/metrics.h"
 #include "gateway/tls_certificates.h"
+#include "gateway/upstream_governor.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/top_filter.h"
@@ -44,6 +45,8 @@ struct SessionContext {
   AuthThrottle* auth_throttle = nullptr;
   // Routing rules and local accounts; null: every login passes through to `mailboxes`.
   LoginRouter* router = nullptr;
+  // Per-identity upstream backoff and session cap; null: neither (tests that do not look at it).
+  UpstreamGovernor* upstream_governor = nullptr;
 };
 
 class Pop3Session final : public io::TransportHandler, public BodySink {
@@ -76,8 +79,17 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   void authenticate(pop3::Authenticate&& request);
   // The LoginRouter's answer: where the login goes and with which credentials.
   void on_routed(Result<RoutedLogin> routed);
-  void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials);
+  // `identity` is UpstreamGovernor::identity_key of the upstream account.
+  void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials, std::string identity);
+  // The UpstreamGovernor's say before a login goes upstream; false when it answered the login.
+  bool admit_upstream(const std::string& identity);
+  // Tells the UpstreamGovernor about a throttling answer (at login or later).
+  void note_throttling(const Error& error, bool at_login);
   void on_opened(Result<Snapshot> result);
+  // Upstream session reuse (gateway/upstream_pool.h): a fresh snapshot on a parked session, and
+  // parking this session's mailbox at a clean end.
+  void reopen_parked(Credentials&& credentials);
+  void park_mailbox();
   void retrieve(const pop3::Retrieve& request);
   void on_retrieved(Status status);
   void commit(const pop3::Commit& request);
@@ -114,6 +126,14 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   // open mailbox holds one upstream connection (IMAP does; JMAP's HTTP client may hold none
   // between requests, or reconnect).
   GaugeToken upstream_connection_;
+  // The identity's place under --max-upstream-sessions-per-identity, held while mailbox_ exists.
+  UpstreamGovernor::Slot upstream_slot_;
+  std::string upstream_identity_;  // UpstreamGovernor::identity_key of the login in progress
+  // Upstream session reuse (gateway/upstream_pool.h).
+  MailboxFactory* mailbox_source_ = nullptr;   // where mailbox_ came from (and may be parked)
+  std::string park_key_;                       // UpstreamPool::park_key; empty: reuse is off
+  std::optional<Credentials> reuse_fallback_;  // while a parked session reopens
+  bool reused_upstream_ = false;               // the login got a parked upstream session
   Snapshot snapshot_;
   MaildropLockPtr lock_;
   io::Timer idle_timer_;

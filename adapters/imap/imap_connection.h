@@ -57,6 +57,11 @@ class ImapConnection final : public io::TransportHandler {
   void resume_reading();
 
   bool failed() const { return failed_; }
+  // Healthy, no command running and reading: what a connection parked for reuse must be.
+  bool idle() const { return !failed_ && phase_ == Phase::Idle && !paused_; }
+  // Runs once, at the end of fail(), whether or not a command was running: a parked connection
+  // learns that the upstream ended it. Null clears it.
+  void set_failure_handler(std::function<void()> handler) { on_failure_ = std::move(handler); }
   imap::ImapCommandBuilder& builder() { return builder_; }
   // Untagged responses that arrive while no command runs.
   void set_unsolicited_handler(std::function<void(const imap::Response&)> handler) {
@@ -92,6 +97,7 @@ class ImapConnection final : public io::TransportHandler {
   CommandObserver observer_;
   CommandDone done_;
   std::function<void(const imap::Response&)> unsolicited_;
+  std::function<void()> on_failure_;
   // Expires when this object dies, so a loop over parser events can stop if a callback destroyed it.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

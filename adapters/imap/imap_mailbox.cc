@@ -374,6 +374,37 @@ void ImapMailbox::note_untagged(const imap::Response& response) {
   }
 }
 
+// ---------------------------------------------------------------- reuse
+
+bool ImapMailbox::can_park() const {
+  return connection_ && connection_->idle() && !open_done_ && !fetch_ && uidvalidity_ != 0;
+}
+
+void ImapMailbox::set_lost_handler(std::function<void()> lost) {
+  if (connection_) connection_->set_failure_handler(std::move(lost));
+}
+
+void ImapMailbox::reopen(OpenDone done) {
+  open_done_ = std::move(done);
+  if (!connection_ || connection_->failed()) {
+    std::weak_ptr<bool> alive = alive_;
+    loop_.defer([this, alive] {
+      if (!alive.expired())
+        finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone"));
+    });
+    return;
+  }
+  // A new SELECT, not NOOP and the old view: the server closes the previous selection and
+  // reports the mailbox afresh (RFC 3501 §6.3.1), so EXISTS counts mail delivered since, the
+  // listing below lacks what was expunged, and a changed UIDVALIDITY is seen (the UIDLs then
+  // change with it). The previous session's state goes with it.
+  uidvalidity_ = 0;
+  uidvalidity_changed_ = false;
+  exists_ = 0;
+  snapshot_ = Snapshot{};
+  select_mailbox();
+}
+
 // ---------------------------------------------------------------- fetch
 
 void ImapMailbox::fetch(const MessageInfo& message, FetchKind kind, BodySink& sink, Done done) {

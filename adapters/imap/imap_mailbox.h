@@ -46,6 +46,9 @@ class ImapMailbox final : public Mailbox {
   void resume_body() override;
   void commit(std::vector<MessageInfo> deleted, Done done) override;
   std::string_view kind() const override { return "imap"; }
+  bool can_park() const override;
+  void set_lost_handler(std::function<void()> lost) override;
+  void reopen(OpenDone done) override;
 
   // The size of each partial fetch that TOP uses.
   static constexpr uint64_t kTopChunk = 64 * 1024;

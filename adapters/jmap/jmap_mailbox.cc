@@ -2,7 +2,9 @@
 #include "adapters/jmap/jmap_mailbox.h"
 
 #include <algorithm>
+#include <ctime>
 
+#include "adapters/jmap/retry_after.h"
 #include "gateway/log.h"
 #include "protocol/common/ascii.h"
 #include "protocol/sasl/base64.h"
@@ -16,12 +18,40 @@ bool is_redirect(int status) {
 
 using ascii::lower;
 
-// What an HTTP status on an authenticated JMAP request means for the POP3 client.
-Error http_error(int status, std::string_view what) {
+// Whether the request is part of the login (open) or of a session already running.
+enum class Phase { Login, Session };
+
+// What an HTTP status on an authenticated JMAP request means for the POP3 client. 429 (RFC 6585
+// §4) and 503 (RFC 9110 §15.6.4) say "not now": at login the client hears [LOGIN-DELAY] (RFC 2449
+// §8.1.1: retrying at once only makes it worse), later [SYS/TEMP]; either way with how long the
+// server asked us to wait, for the gateway's per-identity backoff. Other 5xx are plain failures.
+Error http_error(const io::HttpResponseHead& head, std::string_view what, Phase phase) {
+  const int status = head.status;
   std::string detail = std::string(what) + ": HTTP " + std::to_string(status);
   if (status == 401 || status == 403) return make_error(ErrorKind::Auth, detail);
-  if (status == 429 || status >= 500) return make_error(ErrorKind::Temporary, detail);
+  if (status == 429 || status == 503) {
+    Error error = make_error(phase == Phase::Login ? ErrorKind::LoginDelay : ErrorKind::Temporary, detail);
+    if (auto field = head.header("Retry-After")) {
+      error.retry_after_ms =
+          http::parse_retry_after_ms(*field, static_cast<int64_t>(std::time(nullptr))).value_or(0);
+    }
+    return error;
+  }
+  if (status >= 500) return make_error(ErrorKind::Temporary, detail);
   return make_error(ErrorKind::Protocol, detail);
+}
+
+// RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Anything
+// else (a CR or LF above all) must not reach a header line.
+bool is_b64token(std::string_view token) {
+  size_t end = token.size();
+  while (end > 0 && token[end - 1] == '=') --end;
+  if (end == 0) return false;
+  for (char c : token.substr(0, end)) {
+    const bool alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '.' && c != '_' && c != '~' && c != '+' && c != '/') return false;
+  }
+  return true;
 }
 
 constexpr int kMaxRedirects = 3;
@@ -34,6 +64,7 @@ class JmapMailbox::Download final : public io::HttpBodySink {
   Download(BodySink& sink, Done done) : sink_(sink), done_(std::move(done)) {}
 
   void on_head(const io::HttpResponseHead& head) override {
+    head_ = head;
     status_ = head.status;
     if (status_ == 200) {
       sink_.on_body_start();  // may destroy the mailbox, and this with it: nothing after
@@ -45,11 +76,13 @@ class JmapMailbox::Download final : public io::HttpBodySink {
   }
 
   int status() const { return status_; }
+  const io::HttpResponseHead& head() const { return head_; }
   Done take_done() { return std::move(done_); }
 
  private:
   BodySink& sink_;
   Done done_;
+  io::HttpResponseHead head_;
   int status_ = 0;
 };
 
@@ -90,9 +123,21 @@ io::HttpRequest JmapMailbox::authorized(std::string method, std::string target) 
 void JmapMailbox::open(Credentials credentials, OpenDone done) {
   open_done_ = std::move(done);
   user_ = credentials.user;
-  // RFC 7617: Basic credentials; the gateway passes the POP3 login through.
-  SecretString pair(credentials.user + ":" + std::string(credentials.password.reveal()));
-  authorization_ = SecretString("Basic " + sasl::base64_encode(pair.reveal()));
+  if (credentials.kind == CredentialKind::BearerToken) {
+    // RFC 6750 §2.1: an OAuth2 access token (AUTH XOAUTH2/OAUTHBEARER, or an OAuth2 client's).
+    if (!is_b64token(credentials.password.reveal())) {
+      std::weak_ptr<bool> alive = alive_;
+      loop_.defer([this, alive] {
+        if (!alive.expired()) finish_open(make_error(ErrorKind::Auth, "the bearer token is not a b64token"));
+      });
+      return;
+    }
+    authorization_ = SecretString("Bearer " + std::string(credentials.password.reveal()));
+  } else {
+    // RFC 7617: Basic credentials; the gateway passes the POP3 login through.
+    SecretString pair(credentials.user + ":" + std::string(credentials.password.reveal()));
+    authorization_ = SecretString("Basic " + sasl::base64_encode(pair.reveal()));
+  }
   get_session(settings_.session_url, kMaxRedirects);
 }
 
@@ -110,7 +155,9 @@ void JmapMailbox::get_session(io::HttpUrl url, int redirects_left) {
       }
       return get_session(*next, redirects_left - 1);
     }
-    if (response.head.status != 200) return finish_open(http_error(response.head.status, "session resource"));
+    if (response.head.status != 200) {
+      return finish_open(http_error(response.head, "session resource", Phase::Login));
+    }
     on_session(url, response.body);
   });
 }
@@ -132,11 +179,14 @@ void JmapMailbox::api_call(std::string body, BodyDone done) {
   io::HttpRequest request = authorized("POST", api_url_.target);
   request.headers.emplace_back("Content-Type", "application/json");
   request.body = std::move(body);
-  http_for(api_url_).request(std::move(request), [done = std::move(done)](Result<io::HttpResponse> result) {
-    if (!result) return done(result.error());
-    if (result.value().head.status != 200) return done(http_error(result.value().head.status, "JMAP API"));
-    done(std::move(result.value().body));
-  });
+  const Phase phase = open_done_ ? Phase::Login : Phase::Session;
+  http_for(api_url_).request(std::move(request),
+                             [phase, done = std::move(done)](Result<io::HttpResponse> result) {
+                               if (!result) return done(result.error());
+                               if (result.value().head.status != 200)
+                                 return done(http_error(result.value().head, "JMAP API", phase));
+                               done(std::move(result.value().body));
+                             });
 }
 
 void JmapMailbox::list_mailboxes() {
@@ -197,6 +247,23 @@ void JmapMailbox::finish_open(Result<Snapshot> result) {
   if (done) done(std::move(result));
 }
 
+// ---------------------------------------------------------------- reuse
+
+bool JmapMailbox::can_park() const {
+  return !open_done_ && !download_ && !api_url_.host.empty() && !authorization_.empty();
+}
+
+void JmapMailbox::reopen(OpenDone done) {
+  // The session resource and the kept-alive connections stay; the snapshot queries run again
+  // (the mailbox ids too, in case a mailbox was renamed or recreated), so the new session sees
+  // mail delivered and removed since. A kept-alive connection the server closed meanwhile is
+  // reconnected by HttpConnection, so a parked JMAP mailbox has no "lost" state to report.
+  open_done_ = std::move(done);
+  blob_ids_.clear();
+  emails_.clear();
+  list_mailboxes();
+}
+
 // ---------------------------------------------------------------- fetch
 
 void JmapMailbox::fetch(const MessageInfo& message, FetchKind, BodySink& sink, Done done) {
@@ -234,6 +301,7 @@ void JmapMailbox::download(const io::HttpUrl& url, BodySink& sink, Done done) {
   streaming_->request_streaming(authorized("GET", url.target), *download_, [this](Status status) {
     streaming_ = nullptr;
     int http_status = download_->status();
+    io::HttpResponseHead head = download_->head();
     Done done = download_->take_done();
     // Destroyed on the next tick: the HTTP layer may still hold the sink on its stack.
     loop_.defer([retired = std::shared_ptr<Download>(std::move(download_))] {});
@@ -242,7 +310,7 @@ void JmapMailbox::download(const io::HttpUrl& url, BodySink& sink, Done done) {
     if (http_status == 404 || http_status == 410) {
       return done(make_error(ErrorKind::NotFound, "blob download: HTTP " + std::to_string(http_status)));
     }
-    done(http_error(http_status, "blob download"));
+    done(http_error(head, "blob download", Phase::Session));
   });
 }
 

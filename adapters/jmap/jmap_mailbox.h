@@ -37,6 +37,8 @@ class JmapMailbox final : public Mailbox {
   void resume_body() override;
   void commit(std::vector<MessageInfo> deleted, Done done) override;
   std::string_view kind() const override { return "jmap"; }
+  bool can_park() const override;
+  void reopen(OpenDone done) override;
 
  private:
   class Download;

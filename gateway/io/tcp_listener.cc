@@ -1,8 +1,10 @@
 // TcpListener: bind, listen, and hand every accepted connection over as a TcpTransport.
 #include "gateway/io/tcp_listener.h"
 
+#include <linux/filter.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <utility>
 
 #include "gateway/io/tcp_transport.h"
@@ -13,6 +15,29 @@ namespace {
 
 void free_tcp(uv_handle_t* handle) {
   delete reinterpret_cast<uv_tcp_t*>(handle);
+}
+
+// A classic BPF program for the SO_REUSEPORT group: it returns the index of the listener that gets
+// the connection, from the client's source address only (IPv4: the address; IPv6: its last 32
+// bits), folded and taken modulo the group size. The kernel runs it on the SYN with the data
+// pointer past the TCP header, so the IP header is read at SKF_NET_OFF. It is set on every
+// listener of the group; the last one set is the group's.
+bool steer_by_client_address(int fd, unsigned group_size) {
+  sock_filter code[] = {
+      {BPF_LD | BPF_B | BPF_ABS, 0, 0, static_cast<uint32_t>(SKF_NET_OFF)},       // A = version/IHL
+      {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 4},                                       // A = IP version
+      {BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 6},                                       // IPv6: skip 2
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<uint32_t>(SKF_NET_OFF + 12)},  // IPv4 source
+      {BPF_JMP | BPF_JA, 0, 0, 1},
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, static_cast<uint32_t>(SKF_NET_OFF + 20)},  // IPv6 source, low 32 bits
+      {BPF_MISC | BPF_TAX, 0, 0, 0},                                              // X = A
+      {BPF_ALU | BPF_RSH | BPF_K, 0, 0, 16},                                      // fold the high half
+      {BPF_ALU | BPF_XOR | BPF_X, 0, 0, 0},                                       // into the low one
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, group_size},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  sock_fprog program{static_cast<unsigned short>(sizeof code / sizeof code[0]), code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) == 0;
 }
 
 Error bind_error(const SocketAddress& address, int status) {
@@ -60,6 +85,17 @@ Result<std::unique_ptr<TcpListener>> TcpListener::listen(Loop& loop, const Socke
                        &TcpListener::on_connection);
   }
   if (status != 0) return bind_error(address, status);
+  // After listen: set on a socket that is not in the group yet, the program would start a group
+  // of its own, and the port would be "in use".
+  if (listener->options_.reuse_port && listener->options_.steer_by_client_address > 1) {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle), &fd) != 0 ||
+        !steer_by_client_address(fd, listener->options_.steer_by_client_address)) {
+      return make_error(ErrorKind::Permanent,
+                        "listen " + address.to_string() +
+                            ": cannot steer connections by client address: " + std::strerror(errno));
+    }
+  }
 
   sockaddr_storage bound{};
   int length = sizeof(bound);

@@ -21,7 +21,11 @@ class TcpListener {
   struct Options {
     int backlog = 511;
     bool reuse_port = false;  // SO_REUSEPORT, for one listener per worker loop
-    Watermarks watermarks;    // for the accepted transports
+    // With reuse_port and a group of this many listeners (> 1): the kernel picks the listener
+    // by the client's address alone instead of the whole 4-tuple, so a client always reaches
+    // the same loop (and the upstream sessions parked there). 0: the kernel's 4-tuple hash.
+    unsigned steer_by_client_address = 0;
+    Watermarks watermarks;  // for the accepted transports
   };
 
   // Binds and listens. Failure (address in use, permission) is an Error with the reason.

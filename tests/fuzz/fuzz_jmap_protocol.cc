@@ -3,6 +3,7 @@
 // or crash; results keep their promises: a session has URLs, an account and non-zero limits (and
 // its URLs resolve as JmapMailbox resolves them), UIDLs obey RFC 1939, Email/set outcomes account
 // for every requested id exactly once and in order, and every request built is a JSON object.
+// Retry-After values (any octets) stay under the cap.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "adapters/jmap/jmap_protocol.h"
+#include "adapters/jmap/retry_after.h"
 #include "gateway/io/http_client.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -48,6 +50,18 @@ void check_round_trip(const io::HttpUrl& url) {
   FUZZ_CHECK(again.has_value());
   FUZZ_CHECK(again->tls == url.tls && again->host == url.host && again->port == url.port &&
              again->target == url.target);
+}
+
+// A Retry-After field value (adapters/jmap/retry_after.h): never more than the cap, and an
+// HTTP-date asks for no wait at its own instant.
+void check_retry_after(std::string_view value) {
+  for (const int64_t now : {int64_t{0}, int64_t{1'800'000'000}}) {
+    const std::optional<uint64_t> wait = http::parse_retry_after_ms(value, now);
+    if (wait) FUZZ_CHECK(*wait <= http::kMaxRetryAfterMs);
+  }
+  if (const std::optional<int64_t> date = http::parse_http_date(value)) {
+    FUZZ_CHECK(http::parse_retry_after_ms(value, *date) == uint64_t{0});  // "now" is no wait
+  }
 }
 
 // Up to kMaxStrings strings from anywhere in the body: candidate ids, as the server would echo them.
@@ -161,6 +175,7 @@ void check_body(std::string_view body) {
   check_request(jmap::set_seen_request("account", strings));
   if (!strings.empty())
     check_request(jmap::move_request("account", strings, strings.front(), strings.back()));
+  check_retry_after(body.substr(0, 300));
 }
 
 }  // namespace

@@ -121,6 +121,11 @@ void FakeImapServer::serve(int fd) {
       if (command == "AUTHENTICATE PLAIN") {  // no initial response: ask for it
         if (!send_all(fd, "+ \r\n") || !read_line(fd, stop_pipe_[0], buffer, line)) return;
       }
+      ++logins_;
+      if (!script_.login_answer.empty()) {
+        if (!send_all(fd, tag + " " + script_.login_answer + "\r\n")) return;
+        continue;
+      }
       if (!send_all(fd, tag + " OK [CAPABILITY " + std::string(kCapabilities) + "] Logged in\r\n")) return;
       if (script_.drop_after_login) return;
       continue;

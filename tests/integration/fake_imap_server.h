@@ -16,6 +16,9 @@ struct FakeImapScript {
   uint64_t message_size = 4096;         // RFC822.SIZE and the announced BODY[] literal length
   uint64_t body_bytes_before_drop = 0;  // < message_size: send this much of the literal, then close
   bool stall_on_update = false;         // never answer STORE, EXPUNGE, MOVE or COPY (stay silent)
+  // Non-empty: the tagged answer to every LOGIN / AUTHENTICATE instead of OK, e.g. Exchange
+  // Online's throttling "NO [UNAVAILABLE] Server Unavailable. 15".
+  std::string login_answer;
 };
 
 class FakeImapServer {
@@ -29,6 +32,8 @@ class FakeImapServer {
   uint16_t port() const { return port_; }
   int connections() const { return connections_.load(); }
   int body_fetches() const { return body_fetches_.load(); }
+  // LOGIN and AUTHENTICATE commands received (connections also count readiness probes).
+  int logins() const { return logins_.load(); }
 
  private:
   void run();
@@ -40,6 +45,7 @@ class FakeImapServer {
   uint16_t port_ = 0;
   std::atomic<int> connections_{0};
   std::atomic<int> body_fetches_{0};
+  std::atomic<int> logins_{0};
   std::thread thread_;
 };
 

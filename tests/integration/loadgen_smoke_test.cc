@@ -59,6 +59,17 @@ TEST_F(LoadgenSmoke, LoopModeRetrievesEveryMessageOfEverySession) {
   EXPECT_GT(report["latency"]["STAT"]["p99_us"].get<double>(), 0.0);
 }
 
+TEST_F(LoadgenSmoke, LoginModeQuitsAfterStat) {
+  const nlohmann::json report =
+      run_loadgen({"--mode", "login", "--concurrency", "2", "--duration", "30", "--sessions", "6"});
+  EXPECT_EQ(report["mode"], "login");
+  EXPECT_EQ(report["sessions_ok"].get<int>(), 6) << report.dump();
+  EXPECT_EQ(report["latency"]["PASS"]["count"].get<int>(), 6);
+  EXPECT_EQ(report["latency"]["QUIT"]["count"].get<int>(), 6);
+  EXPECT_FALSE(report["latency"].contains("UIDL")) << report.dump();
+  EXPECT_EQ(report["messages"].get<int>(), 0);
+}
+
 TEST_F(LoadgenSmoke, IdleModeHoldsLoggedInSessions) {
   const nlohmann::json report = run_loadgen({"--mode", "idle", "--sessions", "3", "--hold", "0"});
   EXPECT_EQ(report["logged_in"].get<int>(), 3) << report.dump();

@@ -73,6 +73,11 @@ void RelayedMailTest::start_relayed(std::vector<CorpusMessage> corpus, std::vect
   }
   // A readiness probe is a connection through the relay too: rarely, so it cannot blur a count.
   args.insert(args.end(), {"--readiness-probe-interval", "3600"});
+  // Each session gets its own upstream connection through the relay (so a fault hits the session
+  // it was meant for), and the baseline checks find every connection closed after the session.
+  if (std::find(args.begin(), args.end(), "--upstream-reuse-time") == args.end()) {
+    args.insert(args.end(), {"--upstream-reuse-time", "0"});
+  }
   start_popgate(std::move(args), {.upstream = relay_->upstream_url(), .admin = true});
   initial_uids_ = uids_now();
   // The fixture's wait for the port was a session too: the baseline is taken once it is gone.

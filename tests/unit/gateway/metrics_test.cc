@@ -43,6 +43,11 @@ const std::map<std::string, std::string> kFamilies = {
     {"popgate_config_reloads_total", "counter"},
     {"popgate_connections_rejected_total", "counter"},
     {"popgate_oauth_token_refreshes_total", "counter"},
+    {"popgate_upstream_throttled_total", "counter"},
+    {"popgate_upstream_backoff_refusals_total", "counter"},
+    {"popgate_upstream_sessions_capped_total", "counter"},
+    {"popgate_upstream_reuse_total", "counter"},
+    {"popgate_upstream_parked_connections", "gauge"},
 };
 
 TEST(MetricsTest, EveryFamilyIsExportedWithItsTypeAndASample) {

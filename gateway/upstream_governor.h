@@ -1,0 +1,100 @@
+// UpstreamGovernor: per upstream identity, remembers that the upstream throttled it (and answers
+// its logins itself for a while) and caps how many upstream sessions it has open at once.
+//
+// An identity is what logs in upstream: a route's upstream user, or a local-accounts identity
+// that many devices share (identity_key). Never a password. Sans clock: the caller passes now_ms.
+// One instance may be shared by several event loops: a mutex guards the table, and a Slot may be
+// released on any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace popgate {
+
+struct UpstreamGovernorSettings {
+  // Upstream sessions open at once per identity; 0: no cap.
+  uint64_t max_sessions_per_identity = 8;
+  // The backoff after a throttling answer that names no wait: base, doubling with each throttling
+  // answer in a row (reset by a successful login) up to max. base 0: no backoff at all.
+  uint64_t backoff_base_ms = 5'000;
+  uint64_t backoff_max_ms = 300'000;
+};
+
+class UpstreamGovernor {
+ private:
+  struct State;
+
+ public:
+  // Holds one of an identity's upstream sessions while it lives (like a GaugeToken): the thing
+  // that is the upstream session (the Mailbox) goes with it, so the count cannot drift.
+  class Slot {
+   public:
+    Slot() = default;
+    ~Slot() { release(); }
+    Slot(Slot&& other) noexcept = default;
+    Slot& operator=(Slot&& other) noexcept {
+      if (this != &other) {
+        release();
+        state_ = std::move(other.state_);
+        key_ = std::move(other.key_);
+      }
+      return *this;
+    }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+    void release();
+    explicit operator bool() const { return state_ != nullptr; }
+
+   private:
+    friend class UpstreamGovernor;
+    Slot(std::shared_ptr<State> state, std::string key) : state_(std::move(state)), key_(std::move(key)) {}
+    std::shared_ptr<State> state_;  // keeps the table alive for a slot released after the governor
+    std::string key_;               // empty: admitted without being tracked (table full)
+  };
+
+  enum class Verdict {
+    Admitted,    // go upstream, holding the slot
+    BackingOff,  // the upstream throttled this identity recently: -ERR [LOGIN-DELAY]
+    Capped,      // max_sessions_per_identity upstream sessions are open: -ERR [SYS/TEMP]
+  };
+  struct Admission {
+    Verdict verdict = Verdict::Admitted;
+    uint64_t wait_ms = 0;  // BackingOff: how much of the backoff is left
+    Slot slot;             // Admitted only
+  };
+
+  explicit UpstreamGovernor(size_t max_tracked_identities = 65'536);
+  UpstreamGovernor(const UpstreamGovernor&) = delete;
+  UpstreamGovernor& operator=(const UpstreamGovernor&) = delete;
+
+  // Before logging in upstream as `identity`.
+  Admission admit(const std::string& identity, uint64_t now_ms, const UpstreamGovernorSettings& settings);
+  // The upstream answered with a throttling answer. `retry_after_ms` is what it asked for (0: it
+  // did not say). Returns the backoff now in force (0 when backoff is off). An answer that arrives
+  // while a backoff runs (a login that started before it) does not make it longer or steeper.
+  uint64_t record_throttled(const std::string& identity, uint64_t retry_after_ms, uint64_t now_ms,
+                            const UpstreamGovernorSettings& settings);
+  // A successful upstream login: the next throttling answer starts again from the base.
+  void record_success(const std::string& identity);
+
+  size_t tracked_identities() const;
+  uint64_t open_sessions(const std::string& identity) const;
+
+  // The key of an upstream identity: a local-accounts identity by its name (all its devices
+  // share it); otherwise the route and the upstream user without case. A login's route decides
+  // its upstream, so route and user name the upstream account.
+  static std::string identity_key(std::string_view route, std::string_view upstream_user,
+                                  std::string_view local_identity);
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace popgate
