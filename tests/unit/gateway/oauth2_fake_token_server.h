@@ -4,19 +4,14 @@
 // answers slow_down when asked); it implements only the RFC 6749 / RFC 8628 surface popgate uses.
 #pragma once
 
-#include <algorithm>
-#include <cctype>
 #include <functional>
 #include <map>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "gateway/io/loop.h"
-#include "gateway/io/tcp_listener.h"
-#include "gateway/io/transport.h"
-#include "tests/unit/gateway/io/io_test_support.h"
+#include "tests/unit/gateway/io/scripted_http_server.h"
 
 namespace popgate::testing {
 
@@ -64,70 +59,25 @@ class FakeTokenServer {
   // Answers one request; the default issues "access-N" tokens for an hour.
   using Responder = std::function<Answer(const Request&)>;
 
-  explicit FakeTokenServer(io::Loop& loop) {
-    listener_ = io::testing::listen_on(loop, io::testing::loopback_address(),
-                                       [this](io::TransportPtr accepted) { accept(std::move(accepted)); });
+  explicit FakeTokenServer(io::Loop& loop) : http_(loop) {
     respond = [this](const Request&) {
       return Answer{200, R"({"access_token":"access-)" + std::to_string(requests.size()) +
                              R"(","token_type":"Bearer","expires_in":3600})"};
     };
+    http_.respond = [this](const ScriptedHttpServer::Request& http) {
+      requests.push_back(Request{http.target, form_decode(http.body)});
+      Answer answer = respond(requests.back());
+      return ScriptedHttpServer::Answer{answer.status, {{"Content-Type", "application/json"}}, answer.body};
+    };
   }
 
-  std::string url(const std::string& path = "/token") const {
-    return "http://127.0.0.1:" + std::to_string(listener_->local_address().port()) + path;
-  }
+  std::string url(const std::string& path = "/token") const { return http_.url(path); }
 
   Responder respond;
   std::vector<Request> requests;
 
  private:
-  struct Peer final : io::TransportHandler {
-    void on_data(std::string_view data) override {
-      buffer.append(data);
-      server->take_requests(*this);
-    }
-    void on_end(const io::StreamEnd&) override {}
-    FakeTokenServer* server = nullptr;
-    io::TransportPtr transport;
-    std::string buffer;
-  };
-
-  void accept(io::TransportPtr accepted) {
-    auto peer = std::make_unique<Peer>();
-    peer->server = this;
-    peer->transport = std::move(accepted);
-    peer->transport->set_handler(peer.get());
-    peer->transport->start_reading();
-    peers_.push_back(std::move(peer));
-  }
-
-  void take_requests(Peer& peer) {
-    for (;;) {
-      size_t head_end = peer.buffer.find("\r\n\r\n");
-      if (head_end == std::string::npos) return;
-      std::string head = peer.buffer.substr(0, head_end + 2);
-      std::string lower = head;
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      size_t length = 0;
-      if (size_t field = lower.find("\r\ncontent-length:"); field != std::string::npos)
-        length = std::stoul(lower.substr(field + 17));
-      if (peer.buffer.size() < head_end + 4 + length) return;
-      Request request;
-      size_t space = head.find(' ');
-      request.target = head.substr(space + 1, head.find(' ', space + 1) - space - 1);
-      request.form = form_decode(std::string_view(peer.buffer).substr(head_end + 4, length));
-      peer.buffer.erase(0, head_end + 4 + length);
-      requests.push_back(request);
-      Answer answer = respond(request);
-      peer.transport->write("HTTP/1.1 " + std::to_string(answer.status) +
-                            " X\r\nContent-Type: application/json\r\nContent-Length: " +
-                            std::to_string(answer.body.size()) + "\r\n\r\n" + answer.body);
-    }
-  }
-
-  std::unique_ptr<io::TcpListener> listener_;
-  std::vector<std::unique_ptr<Peer>> peers_;
+  ScriptedHttpServer http_;
 };
 
 }  // namespace popgate::testing
