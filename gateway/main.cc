@@ -19,7 +19,6 @@
 #include "gateway/io/loop.h"
 #include "gateway/io/signal_watcher.h"
 #include "gateway/log.h"
-#include "gateway/mailbox_factory.h"
 #include "gateway/maildrop_lock.h"
 #include "gateway/metrics.h"
 #include "gateway/oauth2/oauth2_config.h"
@@ -126,12 +125,6 @@ int main(int argc, char** argv) {
   }
   Metrics metrics;  // before the loop: work the loop drops at its end may hold gauge tokens
   io::Loop loop;
-  auto made = make_mailbox_factory(loop, config);
-  if (!made) {
-    std::fprintf(stderr, "popgate: %s\n", made.error().detail.c_str());
-    return 2;
-  }
-  std::shared_ptr<MailboxFactory> mailboxes = std::move(made).value();
   // OAuth2 clients: secrets and keys are read and stored refresh tokens loaded now, so a broken
   // client fails the start (and --check-config) rather than the first login.
   std::unique_ptr<oauth2::OAuth2TokenManager> oauth2_tokens;
@@ -175,7 +168,9 @@ int main(int argc, char** argv) {
   auto shared_config = std::make_shared<const Config>(std::move(config));
   // With several loops every line says which one wrote it; the main loop is worker 0.
   if (shared_config->workers > 1) log::set_thread_worker(0);
-  Pop3Service service(loop, shared_config, *mailboxes, locks, certificates.get(), &metrics, &service_shared);
+  // The router builds every route's mailbox factory, the top-level upstream's included.
+  Pop3Service service(loop, shared_config, router->default_mailboxes(), locks, certificates.get(), &metrics,
+                      &service_shared);
   service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);

@@ -214,7 +214,9 @@ void Pop3Session::on_routed(Result<RoutedLogin> routed) {
 
 void Pop3Session::fail_login(const Error& error) {
   metrics_.auth_failed(auth_mechanism_, error.kind);
-  log::Line(error.kind == ErrorKind::Auth ? log::Level::Info : log::Level::Warn, "login_failed")
+  // A refused password and a maildrop in use are the client's business; the rest is trouble upstream.
+  const bool expected = error.kind == ErrorKind::Auth || error.kind == ErrorKind::InUse;
+  log::Line(expected ? log::Level::Info : log::Level::Warn, "login_failed")
       .field("session", id_)
       .field("user", user_)
       .field("class", to_string(error.kind))
@@ -298,15 +300,8 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
   if (config_->maildrop_lock) {
     lock_ = context_.locks.try_acquire(snapshot.mailbox_key);
     if (!lock_) {
-      metrics_.auth_failed(auth_mechanism_, ErrorKind::InUse);
       retire_mailbox();
-      log::Line(log::Level::Info, "login_failed")
-          .field("session", id_)
-          .field("user", user_)
-          .field("class", "in_use");
-      user_.clear();
-      server_.auth_failed(ErrorKind::InUse);
-      return pump();
+      return fail_login(make_error(ErrorKind::InUse, "another session holds the maildrop"));
     }
   }
   count_successful_login();
