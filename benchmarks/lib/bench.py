@@ -111,19 +111,22 @@ class Bench:
 
     def snapshot_runs(self, targets):
         """Commands answered from the session snapshot (STAT, LIST, UIDL) at c=64, paced: every session
-        pauses 10 ms between rounds, so the latency is what each server adds to a round trip, not the
-        queueing of a saturated machine (at c=64 closed-loop, latency is just 64 / throughput)."""
+        pauses 10 ms (±50%) between rounds, so the latency is what each server adds to a round trip, not
+        the queueing of a saturated machine (at c=64 closed-loop, latency is just 64 / throughput).
+        Two variants: "held" sessions stay logged in for the whole run; "churn" sessions QUIT and log
+        in again after 50 rounds (about 128 logins/s at c=64, each one work for the upstream too)."""
         a = self.args
-        for r in range(a.rounds):
-            for t in (targets if r % 2 == 0 else targets[::-1]):
-                report = self.loadgen("--mode", "snapshot", "--port", t.port, "--user-prefix", "bench", "--users",
-                                      a.users, "--concurrency", 64, "--rounds", 50, "--think-ms", 10,
-                                      "--duration", a.duration)
-                self.results["snapshot"].setdefault(t.name, []).append(report)
-                lat = report["latency"]
-                print(f"  {t.name:8} " + "  ".join(
-                    f"{k} {lat[k]['p50_us']:.0f}/{lat[k]['p99_us']:.0f} µs" for k in ("STAT", "LIST", "UIDL") if k in lat)
-                      + f"  failed {report['sessions_failed']}", flush=True)
+        for variant, rounds in (("held", 10**6), ("churn", 50)):
+            for r in range(a.rounds):
+                for t in (targets if r % 2 == 0 else targets[::-1]):
+                    report = self.loadgen("--mode", "snapshot", "--port", t.port, "--user-prefix", "bench",
+                                          "--users", a.users, "--concurrency", 64, "--rounds", rounds,
+                                          "--think-ms", 10, "--duration", a.duration)
+                    self.results["snapshot"].setdefault(variant, {}).setdefault(t.name, []).append(report)
+                    lat = report["latency"]
+                    print(f"  {variant:5} {t.name:8} " + "  ".join(
+                        f"{k} {lat[k]['p50_us']:.0f}/{lat[k]['p99_us']:.0f} µs" for k in ("STAT", "LIST", "UIDL")
+                        if k in lat) + f"  failed {report['sessions_failed']}", flush=True)
 
     def popgate_has_workers(self):
         return "--workers" in subprocess.run([self.args.popgate, "--help"], capture_output=True, text=True).stdout

@@ -96,16 +96,17 @@ class SessionLoop {
   template <typename Callback>
   void poll(int timeout_ms, Callback&& on_outcome) {
     epoll_event events[512];
-    // Snapshot rounds waiting for their think time: wake up when the first is due, rounded up to
-    // a millisecond (a think time a little long does not matter; a busy loop would).
+    // Snapshot rounds waiting for their think time: wake up when the first is due, to the
+    // microsecond. Rounding up to a millisecond (epoll_wait) would release every round due within
+    // that millisecond in one burst, and the burst's queueing would show up as server latency.
     const uint64_t next_due = earliest_due_ns();
+    timespec timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
     if (next_due != 0) {
       const uint64_t now = monotonic_ns();
-      timeout_ms = next_due <= now
-                       ? 0
-                       : std::min<int>(timeout_ms, static_cast<int>((next_due - now + 999'999) / 1'000'000));
+      const uint64_t wait_ns = next_due <= now ? 0 : std::min<uint64_t>(next_due - now, timeout_ms * 1'000'000ULL);
+      timeout = {static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
     }
-    const int n = ::epoll_wait(epoll_fd_, events, 512, timeout_ms);
+    const int n = ::epoll_pwait2(epoll_fd_, events, 512, &timeout, nullptr);
     auto dispatch = [&](size_t slot, Pop3LoadSession::Outcome outcome) {
       if (outcome == Pop3LoadSession::Outcome::Pending) return;
       const bool was_holding = outcome != Pop3LoadSession::Outcome::LoggedIn && sessions_[slot]->holding();
@@ -123,7 +124,7 @@ class SessionLoop {
     const uint64_t now = monotonic_ns();
     for (size_t slot = 0; slot < sessions_.size(); ++slot) {
       if (sessions_[slot] && sessions_[slot]->due_ns() != 0 && sessions_[slot]->due_ns() <= now) {
-        dispatch(slot, sessions_[slot]->send_due());
+        dispatch(slot, sessions_[slot]->send_due(run_over_));
       }
     }
   }
@@ -153,6 +154,8 @@ class SessionLoop {
   }
 
   LoadStats& stats() { return stats_; }
+  // Past the run's duration: paced sessions QUIT instead of starting another round.
+  void set_run_over() { run_over_ = true; }
   uint64_t started() const { return started_; }
   uint64_t finished() const { return finished_; }
   uint64_t failed() const { return failed_; }
@@ -167,6 +170,7 @@ class SessionLoop {
   std::vector<uint32_t> slot_user_;
   std::deque<uint32_t> free_users_;
   LoadStats stats_;
+  bool run_over_ = false;
   uint64_t started_ = 0;
   uint64_t finished_ = 0;
   uint64_t failed_ = 0;
@@ -237,6 +241,7 @@ nlohmann::json run_loop_mode(const LoadOptions& options) {
         idle_slots.push_back(slot);
       }
     });
+    if (!may_start()) loop.set_run_over();
     while (!idle_slots.empty() && may_start() && loop.start(idle_slots.back())) {
       idle_slots.pop_back();
       ++active;

@@ -265,7 +265,7 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
       if (snapshot_rounds_left_ > 0) {
         if (--snapshot_rounds_left_ == 0) return send_command(Step::Quit, "QUIT");
         if (think_ns_ == 0) return send_command(Step::Stat, "STAT");
-        due_ns_ = now + think_ns_;  // the driver calls send_due() then
+        due_ns_ = now + jittered_think_ns();  // the driver calls send_due() then
         return Outcome::Pending;
       }
       return next_retr_or_quit();
@@ -282,8 +282,18 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
   return fail("internal: no step");
 }
 
-Pop3LoadSession::Outcome Pop3LoadSession::send_due() {
+// Uniform in [T/2, 3T/2): sessions that logged in together would otherwise stay in step forever
+// and reach the server as bursts, measuring the burst instead of one round trip.
+uint64_t Pop3LoadSession::jittered_think_ns() {
+  jitter_state_ ^= jitter_state_ << 13;
+  jitter_state_ ^= jitter_state_ >> 7;
+  jitter_state_ ^= jitter_state_ << 17;
+  return think_ns_ / 2 + jitter_state_ % think_ns_;
+}
+
+Pop3LoadSession::Outcome Pop3LoadSession::send_due(bool run_over) {
   due_ns_ = 0;
+  if (run_over) return send_command(Step::Quit, "QUIT");
   return send_command(Step::Stat, "STAT");
 }
 

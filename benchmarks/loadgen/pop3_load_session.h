@@ -30,7 +30,7 @@ class Pop3LoadSession {
 
   // `hold_after_login`: idle mode, stop after PASS. `quit_after_stat`: login mode, no UIDL/RETR.
   // `snapshot_rounds` > 0: snapshot mode, that many STAT, LIST, UIDL rounds and no RETR, each
-  // round started `think_ns` after the last one ended.
+  // round started `think_ns` (jittered ±50%) after the last one ended.
   Pop3LoadSession(LoadStats& stats, bool hold_after_login, bool quit_after_stat = false,
                   uint32_t snapshot_rounds = 0, uint64_t think_ns = 0)
       : stats_(stats),
@@ -50,9 +50,10 @@ class Pop3LoadSession {
   Outcome on_ready(uint32_t epoll_events);
   // Idle mode: logged in and holding.
   bool holding() const { return holding_; }
-  // Snapshot mode with a think time: when the next round is due (0: none waiting), and sending it.
+  // Snapshot mode with a think time: when the next round is due (0: none waiting), and sending it
+  // (`run_over`: the run's duration has passed, QUIT instead).
   uint64_t due_ns() const { return due_ns_; }
-  Outcome send_due();
+  Outcome send_due(bool run_over = false);
   const std::string& failure() const { return failure_; }
   void close_connection();
 
@@ -64,6 +65,7 @@ class Pop3LoadSession {
   Outcome on_status_line(std::string_view line);
   Outcome on_response_complete();
   Outcome next_retr_or_quit();
+  uint64_t jittered_think_ns();
   // Multi-line body: consumes up to the terminating ".CRLF"; returns the bytes consumed, sets done.
   size_t scan_body(const char* data, size_t size, bool& done);
 
@@ -73,6 +75,9 @@ class Pop3LoadSession {
   uint32_t snapshot_rounds_left_;
   uint64_t think_ns_;
   uint64_t due_ns_ = 0;
+  // xorshift64 state; a different fixed seed per session keeps runs repeatable.
+  uint64_t jitter_state_ = 0x9E3779B97F4A7C15ULL * ++sessions_created_;
+  static inline uint64_t sessions_created_ = 0;
   int fd_ = -1;
   bool connecting_ = false;
   bool holding_ = false;
