@@ -6,40 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/protocol/dot_stuffer_reference.h"
+
 namespace popgate::pop3 {
 namespace {
 
 using namespace std::string_literals;
-
-// The body after CRLF normalisation: CRLF stays, a bare LF becomes CRLF, a bare CR stays.
-std::string normalise(std::string_view body) {
-  std::string out;
-  for (size_t i = 0; i < body.size(); ++i) {
-    if (body[i] == '\r' && i + 1 < body.size() && body[i + 1] == '\n') {
-      out += "\r\n";
-      ++i;
-    } else if (body[i] == '\n') {
-      out += "\r\n";
-    } else {
-      out += body[i];
-    }
-  }
-  return out;
-}
-
-// Straight from RFC 1939 §3, on the whole input at once.
-std::string reference_wire(std::string_view body) {
-  const std::string text = normalise(body);
-  std::string out;
-  bool line_start = true;
-  for (const char c : text) {
-    if (line_start && c == '.') out += '.';
-    out += c;
-    line_start = c == '\n';
-  }
-  if (!text.empty() && !text.ends_with("\r\n")) out += "\r\n";
-  return out + ".\r\n";
-}
 
 // What a POP3 client does with the multi-line response: undo the stuffing up to ".\r\n".
 std::string unstuff(std::string_view wire) {
