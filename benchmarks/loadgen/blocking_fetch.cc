@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/loadgen/pop3_body_scanner.h"
 #include "benchmarks/loadgen/pop3_load_session.h"
 
 namespace popgate::bench {
@@ -69,14 +70,18 @@ class BlockingConnection {
     }
   }
 
-  // Reads a POP3 multi-line body up to and including ".CRLF"; returns the octets read.
+  // Reads a POP3 multi-line body up to and including ".CRLF" without copying it; returns the
+  // octets read.
   uint64_t skip_multiline() {
+    Pop3BodyScanner scanner;
     uint64_t octets = 0;
-    for (;;) {
-      const std::string line = read_line();
-      octets += line.size();
-      if (line == ".\r\n") return octets;
+    for (bool done = false; !done;) {
+      if (begin_ == end_) fill();
+      const size_t used = scanner.scan(buffer_.data() + begin_, end_ - begin_, done);
+      begin_ += used;
+      octets += used;
     }
+    return octets;
   }
 
   uint64_t received() const { return received_; }

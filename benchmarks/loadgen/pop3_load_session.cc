@@ -164,7 +164,7 @@ Pop3LoadSession::Outcome Pop3LoadSession::feed(const char* data, size_t size) {
   while (size > 0) {
     if (in_body_) {
       bool done = false;
-      const size_t used = scan_body(data, size, done);
+      const size_t used = body_.scan(data, size, done);
       data += used;
       size -= used;
       if (!done) continue;
@@ -192,39 +192,6 @@ Pop3LoadSession::Outcome Pop3LoadSession::feed(const char* data, size_t size) {
   return result;
 }
 
-size_t Pop3LoadSession::scan_body(const char* data, size_t size, bool& done) {
-  size_t i = 0;
-  while (i < size) {
-    if (body_at_line_start_ || body_dot_state_ > 0) {
-      const char c = data[i];
-      if (body_dot_state_ == 0 && c == '.') {
-        body_dot_state_ = 1;
-        body_at_line_start_ = false;
-        ++i;
-        continue;
-      }
-      if (body_dot_state_ == 1 && c == '\r') {
-        body_dot_state_ = 2;
-        ++i;
-        continue;
-      }
-      if (body_dot_state_ == 2 && c == '\n') {
-        body_dot_state_ = 0;
-        body_at_line_start_ = true;
-        done = true;
-        return i + 1;
-      }
-      body_dot_state_ = 0;
-      body_at_line_start_ = false;
-    }
-    const void* lf = std::memchr(data + i, '\n', size - i);
-    if (!lf) return size;
-    i = static_cast<size_t>(static_cast<const char*>(lf) - data) + 1;
-    body_at_line_start_ = true;
-  }
-  return size;
-}
-
 Pop3LoadSession::Outcome Pop3LoadSession::on_status_line(std::string_view line) {
   if (holding_) return fail("unexpected data while idle: " + printable_prefix(line));
   if (!line.starts_with("+OK")) return fail("-ERR reply: " + printable_prefix(line));
@@ -234,8 +201,7 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_status_line(std::string_view line) 
   }
   if (step_ == Step::List || step_ == Step::Uidl || step_ == Step::Retr) {
     in_body_ = true;
-    body_at_line_start_ = true;
-    body_dot_state_ = 0;
+    body_.reset();
     return Outcome::Pending;
   }
   return on_response_complete();

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "benchmarks/loadgen/latency_histogram.h"
+#include "benchmarks/loadgen/pop3_body_scanner.h"
 
 namespace popgate::bench {
 
@@ -66,8 +67,6 @@ class Pop3LoadSession {
   Outcome on_response_complete();
   Outcome next_retr_or_quit();
   uint64_t jittered_think_ns();
-  // Multi-line body: consumes up to the terminating ".CRLF"; returns the bytes consumed, sets done.
-  size_t scan_body(const char* data, size_t size, bool& done);
 
   LoadStats& stats_;
   bool hold_;
@@ -89,8 +88,7 @@ class Pop3LoadSession {
   std::string out_;
   std::string line_;
   bool in_body_ = false;
-  bool body_at_line_start_ = true;
-  int body_dot_state_ = 0;  // at a line start: 1 after ".", 2 after ".\r"
+  Pop3BodyScanner body_;
   uint32_t message_count_ = 0;
   uint32_t next_message_ = 1;
   std::string failure_;

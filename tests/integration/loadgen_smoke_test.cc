@@ -70,6 +70,21 @@ TEST_F(LoadgenSmoke, LoginModeQuitsAfterStat) {
   EXPECT_EQ(report["messages"].get<int>(), 0);
 }
 
+TEST_F(LoadgenSmoke, PacedSnapshotSessionsQuitCleanlyWhenTheDurationEnds) {
+  // Rounds without end: only the duration stops them, and each session then QUITs at its next round.
+  const nlohmann::json report = run_loadgen({"--mode", "snapshot", "--concurrency", "3", "--rounds", "1000000",
+                                             "--think-ms", "2", "--duration", "0.5", "--timeout", "20"});
+  EXPECT_EQ(report["mode"], "snapshot");
+  EXPECT_EQ(report["sessions_failed"].get<int>(), 0) << report.dump();
+  EXPECT_EQ(report["sessions_ok"].get<int>(), 3) << report.dump();
+  EXPECT_EQ(report["latency"]["QUIT"]["count"].get<int>(), 3);
+  const int stats = report["latency"]["STAT"]["count"].get<int>();
+  EXPECT_GT(stats, 3 * 5) << report.dump();  // several rounds each, well short of a million
+  EXPECT_EQ(report["latency"]["LIST"]["count"].get<int>(), stats);
+  EXPECT_EQ(report["latency"]["UIDL"]["count"].get<int>(), stats);
+  EXPECT_FALSE(report["latency"].contains("RETR")) << report.dump();
+}
+
 TEST_F(LoadgenSmoke, IdleModeHoldsLoggedInSessions) {
   const nlohmann::json report = run_loadgen({"--mode", "idle", "--sessions", "3", "--hold", "0"});
   EXPECT_EQ(report["logged_in"].get<int>(), 3) << report.dump();
