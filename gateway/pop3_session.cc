@@ -134,10 +134,20 @@ void Pop3Session::on_drained() {
 
 void Pop3Session::pump() {
   record_commands(command_began_ns_);  // commands a completion method just ended
+  // Replies answered from the snapshot go out together: a pipelining client (RFC 2449) that sent
+  // many commands in one packet gets their replies in one write, not a system call each. The
+  // batch is sent, in order, before anything else happens (an upstream action, STLS, the end).
+  std::string replies;
   while (!finished_) {
     const uint64_t before_ns = uv_hrtime();
     pop3::Event event = server_.next_event();
     record_commands(before_ns);
+    if (auto* reply = std::get_if<pop3::SendReply>(&event)) {
+      idle_timer_.stop();  // a whole command: the clock restarts when input is wanted again
+      replies.append(reply->bytes);
+      continue;
+    }
+    if (!replies.empty()) write_client(std::exchange(replies, {}));
     if (std::holds_alternative<pop3::NeedInput>(event)) {
       client_->start_reading();
       action_ = "waiting for a command";
@@ -148,9 +158,7 @@ void Pop3Session::pump() {
     }
     if (std::holds_alternative<pop3::Waiting>(event)) return;
     idle_timer_.stop();
-    if (auto* reply = std::get_if<pop3::SendReply>(&event)) {
-      write_client(reply->bytes);
-    } else if (auto* auth = std::get_if<pop3::Authenticate>(&event)) {
+    if (auto* auth = std::get_if<pop3::Authenticate>(&event)) {
       authenticate(std::move(*auth));
     } else if (auto* retrieve_request = std::get_if<pop3::Retrieve>(&event)) {
       retrieve(*retrieve_request);

@@ -303,6 +303,23 @@ TEST_F(Pop3SessionTest, PipelinedCommandsAreAnsweredInOrderAroundARetr) {
   EXPECT_EQ(upstream_.commits[0], (std::vector<std::string>{"11"}));
 }
 
+TEST_F(Pop3SessionTest, RepliesToPipelinedCommandsGoOutInOneWrite) {
+  Client client = connect();
+  login(client);
+  const size_t writes_before = client.io->writes;
+  send(client, "STAT\r\nLIST\r\nUIDL 2\r\nNOOP\r\nDELE 3\r\n");
+  EXPECT_EQ(read_until(client, "+OK Marked to be deleted.\r\n"),
+            "+OK 3 79\r\n"
+            "+OK 3 messages:\r\n1 22\r\n2 33\r\n3 24\r\n.\r\n"
+            "+OK 2 UIDL-B\r\n"
+            "+OK\r\n"
+            "+OK Marked to be deleted.\r\n");
+  EXPECT_EQ(client.io->writes - writes_before, 1u);
+  // Replies before an upstream action go out before it starts, in order.
+  send(client, "NOOP\r\nRETR 1\r\n");
+  EXPECT_EQ(read_until(client, "\r\n.\r\n"), "+OK\r\n+OK 22 octets\r\nSubject: a\r\n\r\nbody one\r\n.\r\n");
+}
+
 TEST_F(Pop3SessionTest, ShutdownClosesWithoutUpdate) {
   Client client = connect();
   login(client);

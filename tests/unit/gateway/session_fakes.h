@@ -24,6 +24,7 @@ class FakeTransport final : public io::Transport {
  public:
   struct Shared {
     std::string written;
+    size_t writes = 0;      // write() calls: one system call each on a real socket
     size_t taken = 0;       // octets of `written` the network accepted
     bool auto_take = true;  // a fast client: every write is taken at once
     bool ended = false;
@@ -44,6 +45,7 @@ class FakeTransport final : public io::Transport {
   void start_reading() override { shared_->reading = true; }
   void stop_reading() override { shared_->reading = false; }
   void write(std::string_view data) override {
+    ++shared_->writes;
     shared_->written.append(data);
     if (shared_->auto_take) shared_->taken = shared_->written.size();
   }
