@@ -31,18 +31,38 @@ def _latency(runs, command, key):
     return statistics.median(values) if key == "p50_us" else max(values)
 
 
-def scaling_markdown(scaling):
+def scaling_markdown(scaling, scaling_snapshot=None):
     """The --workers 1 vs 2 rows at c=64 (bench.py's scaling scenario)."""
     if not scaling.get("1") or not scaling.get("2"):
         return []
     one, two = _agg(scaling["1"]), _agg(scaling["2"])
     out = ["### Scaling with cores: popgate --workers 1 vs --workers 2 (c=64, same run)", "",
+           "Mail loop (connect, USER, PASS, STAT, UIDL, RETR all, QUIT):", "",
            "| workers | msg/s | MB/s | sessions/s | CPU s per 1k messages | failed sessions | **msg/s vs 1 worker** |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, a in (("1", one), ("2", two)):
         out.append(f"| {name} | {a['messages_per_s']:.0f} | {a['mb_per_s']:.0f} | {a['sessions_per_s']:.0f} | "
                    f"{a['cpu_per_1k']:.3f} | {a['failed']} | **{_ratio(a['messages_per_s'], one['messages_per_s'])}** |")
     out.append("")
+    snap = scaling_snapshot or {}
+    if snap.get("1") and snap.get("2"):
+        def totals(runs):
+            elapsed = sum(r["elapsed_s"] for r in runs)
+            return {"rate": sum(r["commands"] for r in runs) / elapsed,
+                    "popgate_cores": sum(r["target_cpu_s"] for r in runs) / elapsed,
+                    "loadgen_cores": sum(r["loadgen_cpu_s"] for r in runs) / elapsed,
+                    "failed": sum(r["sessions_failed"] for r in runs)}
+        base = totals(snap["1"])["rate"]
+        out += ["Snapshot commands, pipelined (STAT, LIST, UIDL answered from memory, 16 rounds per write; the "
+                "upstream idle after the logins):", "",
+                "| workers | commands/s | popgate cores | load generator cores | failed sessions "
+                "| **commands/s vs 1 worker** |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for name in ("1", "2"):
+            t = totals(snap[name])
+            out.append(f"| {name} | {t['rate']:.0f} | {t['popgate_cores']:.2f} | {t['loadgen_cores']:.2f} | "
+                       f"{t['failed']} | **{_ratio(t['rate'], base)}** |")
+        out.append("")
     return out
 
 
@@ -102,7 +122,8 @@ def snapshot_markdown(snapshot):
 def markdown(res):
     loop, idle, big = res["loop"], res["idle"], res["big"]
     if not loop:
-        return "\n".join(snapshot_markdown(res.get("snapshot", {})) + scaling_markdown(res.get("scaling", {}))
+        return "\n".join(snapshot_markdown(res.get("snapshot", {}))
+                         + scaling_markdown(res.get("scaling", {}), res.get("scaling_snapshot"))
                          + login_markdown(res.get("login", {})) or ["(no loop runs)"])
     out = []
     out.append(f"Run: {res['date']}, {res['machine']}, {'--quick' if res['quick'] else 'full'} mode, "
@@ -140,7 +161,7 @@ def markdown(res):
     if snapshot:
         out.append("")
         out.extend(snapshot[:-1])
-    scaling = scaling_markdown(res.get("scaling", {}))
+    scaling = scaling_markdown(res.get("scaling", {}), res.get("scaling_snapshot"))
     if scaling:
         out.append("")
         out.extend(scaling[:-1])

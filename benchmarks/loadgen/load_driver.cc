@@ -67,10 +67,14 @@ class SessionLoop {
   // Starts a session in `slot` with the least recently used free user; false if it could not start.
   bool start(size_t slot) {
     if (slot >= sessions_.size()) sessions_.resize(slot + 1);
-    const uint32_t rounds = options_.mode == Mode::Snapshot ? std::max<uint32_t>(options_.rounds, 1) : 0;
-    const auto think_ns = static_cast<uint64_t>(options_.think_ms * 1e6);
-    sessions_[slot] =
-        std::make_unique<Pop3LoadSession>(stats_, hold_, options_.mode == Mode::Login, rounds, think_ns);
+    SessionPlan plan;
+    plan.hold_after_login = hold_;
+    plan.quit_after_stat = options_.mode == Mode::Login;
+    plan.snapshot_rounds = options_.mode == Mode::Snapshot ? std::max<uint32_t>(options_.rounds, 1) : 0;
+    plan.think_ns = static_cast<uint64_t>(options_.think_ms * 1e6);
+    plan.pipeline = plan.think_ns == 0 ? std::max<uint32_t>(options_.pipeline, 1) : 1;
+    plan.run_over = &run_over_;
+    sessions_[slot] = std::make_unique<Pop3LoadSession>(stats_, plan);
     const uint32_t user = free_users_.front();
     free_users_.pop_front();
     slot_user_.resize(sessions_.size());
@@ -124,7 +128,7 @@ class SessionLoop {
     const uint64_t now = monotonic_ns();
     for (size_t slot = 0; slot < sessions_.size(); ++slot) {
       if (sessions_[slot] && sessions_[slot]->due_ns() != 0 && sessions_[slot]->due_ns() <= now) {
-        dispatch(slot, sessions_[slot]->send_due(run_over_));
+        dispatch(slot, sessions_[slot]->send_due());
       }
     }
   }
@@ -154,7 +158,7 @@ class SessionLoop {
   }
 
   LoadStats& stats() { return stats_; }
-  // Past the run's duration: paced sessions QUIT instead of starting another round.
+  // Past the run's duration: snapshot sessions QUIT instead of starting another round.
   void set_run_over() { run_over_ = true; }
   uint64_t started() const { return started_; }
   uint64_t finished() const { return finished_; }
@@ -241,7 +245,7 @@ nlohmann::json run_loop_mode(const LoadOptions& options) {
         idle_slots.push_back(slot);
       }
     });
-    if (!may_start()) loop.set_run_over();
+    if (g_stop_requested || monotonic_ns() >= stop_starting) loop.set_run_over();
     while (!idle_slots.empty() && may_start() && loop.start(idle_slots.back())) {
       idle_slots.pop_back();
       ++active;

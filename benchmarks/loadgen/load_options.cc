@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "  --message N            retr-one/imap-fetch-one: message number (default 1)\n"
     "  --rounds N             snapshot: STAT, LIST, UIDL rounds per session (default 100)\n"
     "  --think-ms T           snapshot: pause before each round (default 0)\n"
+    "  --pipeline N           snapshot, no pause: send N rounds at a time (default 1)\n"
     "  --timeout S            give up after S seconds (default 600)\n"
     "Prints one JSON object on stdout; idle mode prints the line `all_logged_in N` first.\n";
 
@@ -110,6 +111,8 @@ LoadOptions parse_load_options(int argc, char** argv) {
       o.message = static_cast<uint32_t>(to_unsigned(name, value));
     } else if (name == "--rounds") {
       o.rounds = static_cast<uint32_t>(to_unsigned(name, value));
+    } else if (name == "--pipeline") {
+      o.pipeline = static_cast<uint32_t>(to_unsigned(name, value));
     } else if (name == "--think-ms") {
       o.think_ms = to_seconds(name, value);
     } else if (name == "--timeout") {

@@ -34,10 +34,12 @@ struct LoadOptions {
   // retr-one / imap-fetch-one: the message number (POP3) or sequence number (IMAP) to fetch.
   uint32_t message = 1;
   // snapshot: STAT/LIST/UIDL rounds per session, and the pause before each round (0: none, the
-  // sessions then saturate the server and latency is mostly queueing: c / throughput). With a
-  // pause, a session also QUITs at its next round once the duration has passed.
+  // sessions then saturate the server and latency is mostly queueing: c / throughput). Paced or
+  // pipelined, a session also QUITs at its next round (or batch) once the duration has passed.
   uint32_t rounds = 100;
   double think_ms = 0;
+  // snapshot without a pause: rounds sent this many at a time (pipelining, RFC 2449).
+  uint32_t pipeline = 1;
   // Give up after this many seconds whatever the mode.
   double timeout_seconds = 600;
 };

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -210,19 +211,21 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_status_line(std::string_view line) 
 Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
   const uint64_t now = monotonic_ns();
   stats_.latency[static_cast<size_t>(step_)].record(now - step_started_ns_);
+  if (batch_replies_left_ > 0) return on_batch_reply(now);
   switch (step_) {
     case Step::Connect:
       return send_command(Step::User, "USER " + user_);
     case Step::User:
       return send_command(Step::Pass, "PASS " + password_);
     case Step::Pass:
-      if (hold_) {
+      if (plan_.hold_after_login) {
         holding_ = true;
         return Outcome::LoggedIn;
       }
+      if (plan_.pipeline > 1 && snapshot_rounds_left_ > 0) return send_snapshot_batch();
       return send_command(Step::Stat, "STAT");
     case Step::Stat:
-      if (quit_after_stat_) return send_command(Step::Quit, "QUIT");
+      if (plan_.quit_after_stat) return send_command(Step::Quit, "QUIT");
       if (snapshot_rounds_left_ > 0) return send_command(Step::List, "LIST");
       return send_command(Step::Uidl, "UIDL");
     case Step::List:
@@ -230,7 +233,7 @@ Pop3LoadSession::Outcome Pop3LoadSession::on_response_complete() {
     case Step::Uidl:
       if (snapshot_rounds_left_ > 0) {
         if (--snapshot_rounds_left_ == 0) return send_command(Step::Quit, "QUIT");
-        if (think_ns_ == 0) return send_command(Step::Stat, "STAT");
+        if (plan_.think_ns == 0) return send_command(Step::Stat, "STAT");
         due_ns_ = now + jittered_think_ns();  // the driver calls send_due() then
         return Outcome::Pending;
       }
@@ -254,12 +257,33 @@ uint64_t Pop3LoadSession::jittered_think_ns() {
   jitter_state_ ^= jitter_state_ << 13;
   jitter_state_ ^= jitter_state_ >> 7;
   jitter_state_ ^= jitter_state_ << 17;
-  return think_ns_ / 2 + jitter_state_ % think_ns_;
+  return plan_.think_ns / 2 + jitter_state_ % plan_.think_ns;
 }
 
-Pop3LoadSession::Outcome Pop3LoadSession::send_due(bool run_over) {
+Pop3LoadSession::Outcome Pop3LoadSession::send_snapshot_batch() {
+  const uint32_t rounds = std::min(plan_.pipeline, snapshot_rounds_left_);
+  out_.clear();
+  for (uint32_t i = 0; i < rounds; ++i) out_ += "STAT\r\nLIST\r\nUIDL\r\n";
+  batch_replies_left_ = 3 * rounds;
+  step_ = Step::Stat;
+  step_started_ns_ = monotonic_ns();
+  return flush();
+}
+
+// A reply of a pipelined batch: the next one is for the next command of the round.
+Pop3LoadSession::Outcome Pop3LoadSession::on_batch_reply(uint64_t now) {
+  --batch_replies_left_;
+  if (step_ == Step::Uidl) --snapshot_rounds_left_;
+  step_ = step_ == Step::Stat ? Step::List : step_ == Step::List ? Step::Uidl : Step::Stat;
+  step_started_ns_ = now;
+  if (batch_replies_left_ > 0) return Outcome::Pending;
+  if (snapshot_rounds_left_ == 0 || run_over()) return send_command(Step::Quit, "QUIT");
+  return send_snapshot_batch();
+}
+
+Pop3LoadSession::Outcome Pop3LoadSession::send_due() {
   due_ns_ = 0;
-  if (run_over) return send_command(Step::Quit, "QUIT");
+  if (run_over()) return send_command(Step::Quit, "QUIT");
   return send_command(Step::Stat, "STAT");
 }
 

@@ -25,20 +25,28 @@ struct LoadStats {
   uint64_t bytes = 0;  // every byte read from the server
 };
 
+// What one session does after connecting.
+struct SessionPlan {
+  bool hold_after_login = false;  // idle mode: stop after PASS
+  bool quit_after_stat = false;   // login mode: no UIDL/RETR
+  // Snapshot mode (> 0): that many STAT, LIST, UIDL rounds and no RETR, each round started
+  // `think_ns` (jittered ±50%) after the last one ended.
+  uint32_t snapshot_rounds = 0;
+  uint64_t think_ns = 0;
+  // Snapshot mode without a think time: rounds sent this many at a time (RFC 2449 pipelining).
+  // Each reply's latency then counts from the previous reply (the first from the send).
+  uint32_t pipeline = 1;
+  // Set by the driver once the run's duration has passed: snapshot sessions then QUIT instead of
+  // starting another round (or batch of rounds).
+  const bool* run_over = nullptr;
+};
+
 class Pop3LoadSession {
  public:
   enum class Outcome { Pending, LoggedIn, Finished, Failed };
 
-  // `hold_after_login`: idle mode, stop after PASS. `quit_after_stat`: login mode, no UIDL/RETR.
-  // `snapshot_rounds` > 0: snapshot mode, that many STAT, LIST, UIDL rounds and no RETR, each
-  // round started `think_ns` (jittered ±50%) after the last one ended.
-  Pop3LoadSession(LoadStats& stats, bool hold_after_login, bool quit_after_stat = false,
-                  uint32_t snapshot_rounds = 0, uint64_t think_ns = 0)
-      : stats_(stats),
-        hold_(hold_after_login),
-        quit_after_stat_(quit_after_stat),
-        snapshot_rounds_left_(snapshot_rounds),
-        think_ns_(think_ns) {}
+  Pop3LoadSession(LoadStats& stats, const SessionPlan& plan)
+      : stats_(stats), plan_(plan), snapshot_rounds_left_(plan.snapshot_rounds) {}
   ~Pop3LoadSession();
   Pop3LoadSession(const Pop3LoadSession&) = delete;
   Pop3LoadSession& operator=(const Pop3LoadSession&) = delete;
@@ -51,10 +59,9 @@ class Pop3LoadSession {
   Outcome on_ready(uint32_t epoll_events);
   // Idle mode: logged in and holding.
   bool holding() const { return holding_; }
-  // Snapshot mode with a think time: when the next round is due (0: none waiting), and sending it
-  // (`run_over`: the run's duration has passed, QUIT instead).
+  // Snapshot mode with a think time: when the next round is due (0: none waiting), and sending it.
   uint64_t due_ns() const { return due_ns_; }
-  Outcome send_due(bool run_over = false);
+  Outcome send_due();
   const std::string& failure() const { return failure_; }
   void close_connection();
 
@@ -66,13 +73,15 @@ class Pop3LoadSession {
   Outcome on_status_line(std::string_view line);
   Outcome on_response_complete();
   Outcome next_retr_or_quit();
+  Outcome send_snapshot_batch();
+  Outcome on_batch_reply(uint64_t now);
+  bool run_over() const { return plan_.run_over != nullptr && *plan_.run_over; }
   uint64_t jittered_think_ns();
 
   LoadStats& stats_;
-  bool hold_;
-  bool quit_after_stat_;
+  SessionPlan plan_;
   uint32_t snapshot_rounds_left_;
-  uint64_t think_ns_;
+  uint32_t batch_replies_left_ = 0;  // pipelined snapshot replies still to come
   uint64_t due_ns_ = 0;
   // xorshift64 state; a different fixed seed per session keeps runs repeatable.
   uint64_t jitter_state_ = 0x9E3779B97F4A7C15ULL * ++sessions_created_;

@@ -85,6 +85,18 @@ TEST_F(LoadgenSmoke, PacedSnapshotSessionsQuitCleanlyWhenTheDurationEnds) {
   EXPECT_FALSE(report["latency"].contains("RETR")) << report.dump();
 }
 
+TEST_F(LoadgenSmoke, PipelinedSnapshotRoundsAreAllAnswered) {
+  // 10 rounds in batches of 4 (4, 4, 2): every reply of every batch is read, in order.
+  const nlohmann::json report = run_loadgen(
+      {"--mode", "snapshot", "--concurrency", "2", "--sessions", "2", "--rounds", "10", "--pipeline", "4"});
+  EXPECT_EQ(report["sessions_failed"].get<int>(), 0) << report.dump();
+  EXPECT_EQ(report["sessions_ok"].get<int>(), 2) << report.dump();
+  for (const char* command : {"STAT", "LIST", "UIDL"}) {
+    EXPECT_EQ(report["latency"][command]["count"].get<int>(), 2 * 10) << command << " " << report.dump();
+  }
+  EXPECT_EQ(report["latency"]["QUIT"]["count"].get<int>(), 2);
+}
+
 TEST_F(LoadgenSmoke, IdleModeHoldsLoggedInSessions) {
   const nlohmann::json report = run_loadgen({"--mode", "idle", "--sessions", "3", "--hold", "0"});
   EXPECT_EQ(report["logged_in"].get<int>(), 3) << report.dump();
