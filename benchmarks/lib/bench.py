@@ -349,7 +349,7 @@ def main():
     if a.quick:
         a.duration, a.rounds, a.idle, a.peer_idle_max, a.big_rounds = 2, 1, [1000], 1000, 1
     else:
-        a.duration, a.rounds, a.idle, a.peer_idle_max, a.big_rounds = 5, 2, [1000, 10000], 1000, 3
+        a.duration, a.rounds, a.idle, a.peer_idle_max, a.big_rounds = 5, 2, [1000, 10000], 10000, 3
     a.idle_max = max(a.idle)
     if os.geteuid() != 0:
         sys.exit("run.sh must run as root: Dovecot's mail processes switch to uid 65534")

@@ -140,6 +140,10 @@ passdb {{
 userdb {{
   driver = prefetch
 }}
+# Dovecot caps the pop3 service at 1,024 processes of its own; one per session, 10,000 idle sessions.
+service pop3 {{
+  process_limit = 12000
+}}
 """ + login_service("pop3", "pop3", pop3_port)
     d.start(config, [pop3_port])
     d.pop3_port = pop3_port
