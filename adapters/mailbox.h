@@ -60,6 +60,17 @@ enum class DeleteMode {
   Move,     // move them to another mailbox (a Trash)
 };
 
+// What the operator chose for the served mailbox and the upstream's pace: the same for every
+// adapter, so the gateway fills it once from its configuration.
+struct MailboxPolicy {
+  std::string mailbox = "INBOX";
+  DeleteMode delete_mode = DeleteMode::Expunge;
+  std::string move_target;  // DeleteMode::Move: where the deleted messages go
+  bool mark_seen = false;   // RETR flags the message \Seen ($seen) upstream
+  uint64_t timeout_ms = 60'000;  // connecting, and each response
+  uint64_t tls_handshake_timeout_ms = 10'000;
+};
+
 enum class FetchKind {
   Whole,      // RETR
   HeadFirst,  // TOP: the start of the message matters, the sink will stop early

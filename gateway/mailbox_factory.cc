@@ -8,6 +8,17 @@
 namespace popgate {
 namespace {
 
+MailboxPolicy mailbox_policy(const Config& config) {
+  MailboxPolicy policy;
+  policy.mailbox = config.mailbox;
+  policy.delete_mode = config.delete_mode;
+  policy.move_target = config.move_target;
+  policy.mark_seen = config.mark_seen;
+  policy.timeout_ms = config.upstream_timeout_ms;
+  policy.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
+  return policy;
+}
+
 ImapSettings imap_settings(const Config& config, std::shared_ptr<io::TlsClientContext> tls_context) {
   ImapSettings imap;
   imap.host = config.upstream.host;
@@ -16,12 +27,7 @@ ImapSettings imap_settings(const Config& config, std::shared_ptr<io::TlsClientCo
              : config.upstream.tls_none        ? UpstreamTls::None
                                                : UpstreamTls::StartTls;
   imap.tls_context = std::move(tls_context);
-  imap.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
-  imap.mailbox = config.mailbox;
-  imap.delete_mode = config.delete_mode;
-  imap.move_target = config.move_target;
-  imap.mark_seen = config.mark_seen;
-  imap.timeout_ms = config.upstream_timeout_ms;
+  imap.policy = mailbox_policy(config);
   return imap;
 }
 
@@ -32,12 +38,7 @@ JmapSettings jmap_settings(const Config& config, std::shared_ptr<io::TlsClientCo
   jmap.session_url.port = config.upstream.port;
   jmap.session_url.target = config.upstream.path;
   jmap.tls_context = std::move(tls_context);
-  jmap.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
-  jmap.mailbox = config.mailbox;
-  jmap.delete_mode = config.delete_mode;
-  jmap.move_target = config.move_target;
-  jmap.mark_seen = config.mark_seen;
-  jmap.timeout_ms = config.upstream_timeout_ms;
+  jmap.policy = mailbox_policy(config);
   return jmap;
 }
 

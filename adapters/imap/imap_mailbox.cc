@@ -126,7 +126,7 @@ void ImapMailbox::open(Credentials credentials, OpenDone done) {
   credentials_ = std::move(credentials);
   open_done_ = std::move(done);
   connecting_ =
-      io::connect_tcp(loop_, settings_.host, settings_.port, settings_.timeout_ms,
+      io::connect_tcp(loop_, settings_.host, settings_.port, settings_.policy.timeout_ms,
                       [this](Result<io::TransportPtr> transport) { on_connected(std::move(transport)); });
 }
 
@@ -136,7 +136,7 @@ void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
   if (!transport) return finish_open(transport.error());
   if (settings_.tls != UpstreamTls::Implicit) return start_session(std::move(transport).value());
   handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context,
-                                           settings_.host, settings_.tls_handshake_timeout_ms,
+                                           settings_.host, settings_.policy.tls_handshake_timeout_ms,
                                            [this](Status status) { on_tls_ready(std::move(status)); });
 }
 
@@ -152,7 +152,7 @@ void ImapMailbox::on_tls_ready(Status status) {
 }
 
 void ImapMailbox::start_session(io::TransportPtr transport) {
-  connection_ = std::make_unique<ImapConnection>(loop_, std::move(transport), settings_.timeout_ms);
+  connection_ = std::make_unique<ImapConnection>(loop_, std::move(transport), settings_.policy.timeout_ms);
   connection_->set_unsolicited_handler([this](const imap::Response& response) { note_untagged(response); });
   connection_->await_greeting([this](Result<imap::Response> greeting) { on_greeting(std::move(greeting)); });
 }
@@ -192,7 +192,7 @@ void ImapMailbox::secure_then_login() {
     if (result.value().status != imap::StatusKind::Ok) {
       return finish_open(make_error(ErrorKind::Temporary, "STARTTLS refused: " + describe(result.value())));
     }
-    connection_->start_tls(settings_.tls_context, settings_.host, settings_.tls_handshake_timeout_ms,
+    connection_->start_tls(settings_.tls_context, settings_.host, settings_.policy.tls_handshake_timeout_ms,
                            [this](Status status) {
                              if (!status) return finish_open(status.error());
                              tls_active_ = true;
@@ -277,7 +277,7 @@ void ImapMailbox::select_mailbox() {
   CommandObserver observer;
   observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
   connection_->run(
-      connection_->builder().select(settings_.mailbox), std::move(observer),
+      connection_->builder().select(settings_.policy.mailbox), std::move(observer),
       [this](Result<imap::Response> result) {
         if (!result) return finish_open(result.error());
         const imap::Response& response = result.value();
@@ -286,7 +286,7 @@ void ImapMailbox::select_mailbox() {
                                ? ErrorKind::Permanent
                                : classify_no(response, ErrorKind::Temporary);
           return finish_open(make_error(
-              kind, "SELECT " + log::sanitize(settings_.mailbox) + " failed: " + describe(response)));
+              kind, "SELECT " + log::sanitize(settings_.policy.mailbox) + " failed: " + describe(response)));
         }
         if (response.status != imap::StatusKind::Ok) {
           return finish_open(make_error(ErrorKind::Protocol, "SELECT failed: " + describe(response)));
@@ -300,7 +300,7 @@ void ImapMailbox::select_mailbox() {
 
 void ImapMailbox::take_snapshot() {
   snapshot_.mailbox_key = "imap://" + lower(settings_.host) + ":" + std::to_string(settings_.port) + "/" +
-                          lower(credentials_.user) + "/" + settings_.mailbox;
+                          lower(credentials_.user) + "/" + settings_.policy.mailbox;
   if (exists_ == 0) return finish_open(std::move(snapshot_));
   auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
   // EXISTS is the peer's word: reserve no more than a sane mailbox, grow past it if real.
@@ -426,7 +426,7 @@ void ImapMailbox::fetch_next_chunk() {
   std::string items;
   if (state.kind == FetchKind::Whole) {
     // BODY[] sets \Seen as a side effect; BODY.PEEK[] leaves the flags alone (RFC 3501 §6.4.5).
-    items = settings_.mark_seen ? "(BODY[])" : "(BODY.PEEK[])";
+    items = settings_.policy.mark_seen ? "(BODY[])" : "(BODY.PEEK[])";
   } else {
     // TOP: partial fetches, so a large body is never transferred just for its first lines.
     items = "(BODY.PEEK[]<" + std::to_string(state.offset) + "." + std::to_string(kTopChunk) + ">)";
@@ -534,18 +534,18 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
   auto& builder = connection_->builder();
 
   std::vector<imap::Command> commands;
-  switch (settings_.delete_mode) {
+  switch (settings_.policy.delete_mode) {
     case DeleteMode::Keep:
-      if (!settings_.mark_seen) return defer_done(std::move(done), Ok{});
+      if (!settings_.policy.mark_seen) return defer_done(std::move(done), Ok{});
       for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Seen)"));
       return run_sequence(std::move(commands), std::move(done));
     case DeleteMode::Move:
       if (has_capability("MOVE")) {
-        for (const auto& set : sets) commands.push_back(builder.uid_move(set, settings_.move_target));
+        for (const auto& set : sets) commands.push_back(builder.uid_move(set, settings_.policy.move_target));
         return run_sequence(std::move(commands), std::move(done));
       }
       // Without MOVE (RFC 6851 §3.3): COPY, then delete the originals as below.
-      for (const auto& set : sets) commands.push_back(builder.uid_copy(set, settings_.move_target));
+      for (const auto& set : sets) commands.push_back(builder.uid_copy(set, settings_.policy.move_target));
       [[fallthrough]];
     case DeleteMode::Expunge:
       for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Deleted)"));

@@ -27,12 +27,7 @@ struct ImapSettings {
   uint16_t port = 143;
   UpstreamTls tls = UpstreamTls::StartTls;
   std::shared_ptr<io::TlsClientContext> tls_context;  // set unless tls is None
-  uint64_t tls_handshake_timeout_ms = 10'000;
-  std::string mailbox = "INBOX";
-  DeleteMode delete_mode = DeleteMode::Expunge;
-  std::string move_target;
-  bool mark_seen = false;
-  uint64_t timeout_ms = 60'000;
+  MailboxPolicy policy;
 };
 
 class ImapMailbox final : public Mailbox {

@@ -98,9 +98,9 @@ io::HttpConnection& JmapMailbox::http_for(const io::HttpUrl& url) {
   auto& connection = connections_[origin];
   if (!connection) {
     io::HttpOptions options;
-    options.connect_timeout_ms = settings_.timeout_ms;
-    options.request_timeout_ms = settings_.timeout_ms;
-    options.tls_handshake_timeout_ms = settings_.tls_handshake_timeout_ms;
+    options.connect_timeout_ms = settings_.policy.timeout_ms;
+    options.request_timeout_ms = settings_.policy.timeout_ms;
+    options.tls_handshake_timeout_ms = settings_.policy.tls_handshake_timeout_ms;
     io::HttpUrl base = url;
     base.target = "/";
     connection = std::make_unique<io::HttpConnection>(loop_, base, settings_.tls_context, options);
@@ -194,17 +194,17 @@ void JmapMailbox::list_mailboxes() {
     if (!body) return finish_open(body.error());
     auto mailboxes = jmap::parse_mailbox_get(body.value());
     if (!mailboxes) return finish_open(mailboxes.error());
-    auto mailbox = jmap::find_mailbox(mailboxes.value(), settings_.mailbox);
+    auto mailbox = jmap::find_mailbox(mailboxes.value(), settings_.policy.mailbox);
     if (!mailbox) {
-      return finish_open(make_error(ErrorKind::Permanent, "no mailbox " + log::sanitize(settings_.mailbox)));
+      return finish_open(make_error(ErrorKind::Permanent, "no mailbox " + log::sanitize(settings_.policy.mailbox)));
     }
     mailbox_id_ = mailbox->id;
-    if (settings_.delete_mode == DeleteMode::Move) {
-      auto target = jmap::find_mailbox(mailboxes.value(), settings_.move_target);
+    if (settings_.policy.delete_mode == DeleteMode::Move) {
+      auto target = jmap::find_mailbox(mailboxes.value(), settings_.policy.move_target);
       if (!target) {
         return finish_open(make_error(
             ErrorKind::Permanent,
-            "no mailbox " + log::sanitize(settings_.move_target) + " to move deleted messages to"));
+            "no mailbox " + log::sanitize(settings_.policy.move_target) + " to move deleted messages to"));
       }
       move_target_id_ = target->id;
     }
@@ -229,7 +229,7 @@ void JmapMailbox::list_page(uint64_t position) {
         Snapshot snapshot;
         snapshot.mailbox_key = "jmap://" + lower(settings_.session_url.host) + ":" +
                                std::to_string(settings_.session_url.port) + "/" + lower(user_) + "/" +
-                               settings_.mailbox;
+                               settings_.policy.mailbox;
         snapshot.messages.reserve(emails_.size());
         for (const auto& email : emails_) {
           blob_ids_[email.id] = email.blob_id;
@@ -333,7 +333,7 @@ struct JmapMailbox::CommitState {
 
 void JmapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
   auto state = std::make_shared<CommitState>();
-  if (settings_.delete_mode != DeleteMode::Keep || settings_.mark_seen) {
+  if (settings_.policy.delete_mode != DeleteMode::Keep || settings_.policy.mark_seen) {
     for (const auto& message : deleted) state->ids.push_back(message.upstream_id);
   }
   state->done = std::move(done);
@@ -356,7 +356,7 @@ void JmapMailbox::commit_batch(std::shared_ptr<CommitState> state) {
   std::vector<std::string> batch(state->ids.begin() + state->next, state->ids.begin() + state->next + count);
   state->next += count;
   std::string body;
-  switch (settings_.delete_mode) {
+  switch (settings_.policy.delete_mode) {
     case DeleteMode::Expunge:
       body = jmap::destroy_request(session_.account_id, batch);
       break;

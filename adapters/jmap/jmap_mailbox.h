@@ -17,13 +17,8 @@ namespace popgate {
 struct JmapSettings {
   io::HttpUrl session_url;                            // e.g. http://127.0.0.1:8008/.well-known/jmap
   std::shared_ptr<io::TlsClientContext> tls_context;  // for https
-  std::string mailbox = "INBOX";
-  DeleteMode delete_mode = DeleteMode::Expunge;
-  std::string move_target;
-  bool mark_seen = false;
-  uint64_t timeout_ms = 60'000;
-  uint64_t tls_handshake_timeout_ms = 10'000;
   uint64_t page_limit = 1000;  // emails per listing round trip, below the server's maxObjectsInGet
+  MailboxPolicy policy;
 };
 
 class JmapMailbox final : public Mailbox {

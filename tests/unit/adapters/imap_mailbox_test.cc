@@ -413,7 +413,7 @@ TEST_F(ImapMailboxTest, SelectOfANonexistentMailboxIsPermanent) {
 }
 
 TEST_F(ImapMailboxTest, SilentUpstreamTimesOut) {
-  settings_.timeout_ms = 200;
+  settings_.policy.timeout_ms = 200;
   serve(greeting_with(kCapabilities), [](const std::string&) { return std::string(); });
   const auto start = std::chrono::steady_clock::now();
   auto snapshot = open();
@@ -453,7 +453,7 @@ TEST_F(ImapMailboxTest, FetchWholeStreamsTheLiteralIntoTheSink) {
 }
 
 TEST_F(ImapMailboxTest, FetchWholeWithMarkSeenUsesBodyAndStreamsALargeMessage) {
-  settings_.mark_seen = true;
+  settings_.policy.mark_seen = true;
   model_.bodies = {{5, make_body(300'000)}};  // several reads of the 64 KiB loop buffer
   serve_model();
   ASSERT_EQ(outcome(open()), "ok");
@@ -670,7 +670,7 @@ TEST_F(ImapMailboxTest, CommitAfterAUidvalidityChangeDeletesNothing) {
 }
 
 TEST_F(ImapMailboxTest, CommitKeepWithoutMarkSeenSendsNothing) {
-  settings_.delete_mode = DeleteMode::Keep;
+  settings_.policy.delete_mode = DeleteMode::Keep;
   const size_t mark = open_five_and_nine();
   auto status = commit({"5", "9"});
   EXPECT_EQ(outcome(status), "ok") << detail(status);
@@ -678,8 +678,8 @@ TEST_F(ImapMailboxTest, CommitKeepWithoutMarkSeenSendsNothing) {
 }
 
 TEST_F(ImapMailboxTest, CommitKeepWithMarkSeenFlagsSeen) {
-  settings_.delete_mode = DeleteMode::Keep;
-  settings_.mark_seen = true;
+  settings_.policy.delete_mode = DeleteMode::Keep;
+  settings_.policy.mark_seen = true;
   const size_t mark = open_five_and_nine();
   auto status = commit({"5", "9"});
   EXPECT_EQ(outcome(status), "ok") << detail(status);
@@ -687,8 +687,8 @@ TEST_F(ImapMailboxTest, CommitKeepWithMarkSeenFlagsSeen) {
 }
 
 TEST_F(ImapMailboxTest, CommitMoveUsesUidMoveWhenOffered) {
-  settings_.delete_mode = DeleteMode::Move;
-  settings_.move_target = "Trash";
+  settings_.policy.delete_mode = DeleteMode::Move;
+  settings_.policy.move_target = "Trash";
   const size_t mark = open_five_and_nine();
   auto status = commit({"5", "9"});
   EXPECT_EQ(outcome(status), "ok") << detail(status);
@@ -696,8 +696,8 @@ TEST_F(ImapMailboxTest, CommitMoveUsesUidMoveWhenOffered) {
 }
 
 TEST_F(ImapMailboxTest, CommitMoveWithoutMoveCopiesThenDeletes) {
-  settings_.delete_mode = DeleteMode::Move;
-  settings_.move_target = "Trash";
+  settings_.policy.delete_mode = DeleteMode::Move;
+  settings_.policy.move_target = "Trash";
   const size_t mark = open_five_and_nine("IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS");
   auto status = commit({"5", "9"});
   EXPECT_EQ(outcome(status), "ok") << detail(status);
@@ -706,8 +706,8 @@ TEST_F(ImapMailboxTest, CommitMoveWithoutMoveCopiesThenDeletes) {
 }
 
 TEST_F(ImapMailboxTest, CommitMoveWhoseCopyFailsKeepsTheOriginals) {
-  settings_.delete_mode = DeleteMode::Move;
-  settings_.move_target = "Trash";
+  settings_.policy.delete_mode = DeleteMode::Move;
+  settings_.policy.move_target = "Trash";
   open_five_and_nine("IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN UIDPLUS");
   model_.fault = [](const ImapCommandLine& command) -> std::optional<std::string> {
     if (command.name != "UID COPY") return std::nullopt;

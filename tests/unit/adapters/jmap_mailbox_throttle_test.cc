@@ -27,7 +27,7 @@ class JmapMailboxThrottleTest : public ::testing::Test {
  protected:
   JmapMailboxThrottleTest() : server_(loop_) {
     settings_.session_url = *io::HttpUrl::parse(server_.session_url());
-    settings_.timeout_ms = 5'000;
+    settings_.policy.timeout_ms = 5'000;
   }
 
   Result<Snapshot> open(JmapMailbox& mailbox, Credentials credentials) {
