@@ -73,14 +73,18 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
   check("accounts_file", before.accounts_file == after.accounts_file);
   check("auth_mode", before.auth_mode == after.auth_mode);
   check("routes", same_routes(before.routes, after.routes));
+  check("oauth2_clients", before.oauth2_clients_json == after.oauth2_clients_json);
+  check("token_dir", before.token_dir == after.token_dir);
   return changed;
 }
 
 bool needs_restart(const std::string& setting) {
   // The admin endpoint and the upstream probe are set up once, in main.
-  // The worker loops and their listeners are started once, too.
+  // The worker loops and their listeners are started once, too, and so is the OAuth2 token
+  // manager (its clients' cached tokens and refreshes in flight belong to the process).
   return setting == "listen" || setting == "listen_tls" || setting == "admin" || setting == "admin_enabled" ||
-         setting == "readiness_probe_interval" || setting == "workers";
+         setting == "readiness_probe_interval" || setting == "workers" || setting == "oauth2_clients" ||
+         setting == "token_dir";
 }
 
 ConfigReloader::ConfigReloader(io::Loop& loop, Pop3Service& service, TlsCertificates* certificates,
@@ -112,13 +116,15 @@ bool ConfigReloader::reload() {
   for (const auto& setting : changed_settings(now, next)) {
     if (needs_restart(setting)) restart.push_back(setting);
   }
-  // Listeners stay as they are, and so does the config's record of them.
+  // Listeners and the OAuth2 clients stay as they are, and so does the config's record of them.
   next.listen = now.listen;
   next.listen_tls = now.listen_tls;
   next.admin = now.admin;
   next.admin_enabled = now.admin_enabled;
   next.readiness_probe_interval_ms = now.readiness_probe_interval_ms;
   next.workers = now.workers;
+  next.oauth2_clients_json = now.oauth2_clients_json;
+  next.token_dir = now.token_dir;
   // STLS offers and implicit-TLS listeners were set up at start: TLS stays on or off.
   if (next.tls_cert.empty() != now.tls_cert.empty()) {
     restart.push_back(now.tls_cert.empty() ? "tls_cert (TLS on)" : "tls_cert (TLS off)");
@@ -148,7 +154,7 @@ bool ConfigReloader::reload() {
     if (warn) {
       log::Line(log::Level::Warn, "config_restart_required")
           .field("settings", restart)
-          .field("message", "restart to apply: listeners are not rebound on SIGHUP");
+          .field("message", "restart to apply: these are set up once, at start");
     }
     if (on_reload_) on_reload_(true);
   };

@@ -140,6 +140,24 @@ TEST_F(ConfigReloaderTest, ListenersAdminAndTlsOnOffAreNotAppliedButNamed) {
   EXPECT_EQ(events(lines, "config_reloaded").at(0)["changed"], "mark_seen");
 }
 
+TEST_F(ConfigReloaderTest, ChangedOAuth2ClientsAreNamedForARestartNotDroppedSilently) {
+  const std::string running = service_.config()->oauth2_clients_json;
+  next_.oauth2_clients_json = R"({"m365": {"token_endpoint": "https://login.example/token"}})";
+  next_.token_dir = "/var/lib/popgate/other-tokens";
+  next_.idle_timeout_ms = 42'000;
+  CapturedStderr captured;
+  EXPECT_TRUE(reloader_.reload());
+  const auto lines = captured.lines();
+  const auto& now = *service_.config();
+  EXPECT_EQ(now.oauth2_clients_json, running) << "the token manager in use keeps its clients";
+  EXPECT_TRUE(now.token_dir.empty());
+  EXPECT_EQ(now.idle_timeout_ms, 42'000u) << "the rest applies";
+  const auto warnings = events(lines, "config_restart_required");
+  ASSERT_EQ(warnings.size(), 1u) << captured.text();
+  EXPECT_EQ(warnings[0]["settings"], "oauth2_clients,token_dir");
+  EXPECT_EQ(events(lines, "config_reloaded").at(0)["changed"], "idle_timeout");
+}
+
 TEST_F(ConfigReloaderTest, LogLevelAndFormatApplyAtOnce) {
   next_.log_level = log::Level::Error;
   next_.log_format = log::Format::Text;
@@ -164,6 +182,7 @@ TEST(ChangedSettings, NamesTheConfigFileFields) {
   EXPECT_TRUE(needs_restart("admin"));
   EXPECT_FALSE(needs_restart("upstream"));
   EXPECT_FALSE(needs_restart("idle_timeout"));
+  EXPECT_TRUE(needs_restart("oauth2_clients"));
 }
 
 }  // namespace
