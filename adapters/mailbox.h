@@ -65,8 +65,8 @@ enum class DeleteMode {
 struct MailboxPolicy {
   std::string mailbox = "INBOX";
   DeleteMode delete_mode = DeleteMode::Expunge;
-  std::string move_target;  // DeleteMode::Move: where the deleted messages go
-  bool mark_seen = false;   // RETR flags the message \Seen ($seen) upstream
+  std::string move_target;       // DeleteMode::Move: where the deleted messages go
+  bool mark_seen = false;        // RETR flags the message \Seen ($seen) upstream
   uint64_t timeout_ms = 60'000;  // connecting, and each response
   uint64_t tls_handshake_timeout_ms = 10'000;
 };

@@ -196,7 +196,8 @@ void JmapMailbox::list_mailboxes() {
     if (!mailboxes) return finish_open(mailboxes.error());
     auto mailbox = jmap::find_mailbox(mailboxes.value(), settings_.policy.mailbox);
     if (!mailbox) {
-      return finish_open(make_error(ErrorKind::Permanent, "no mailbox " + log::sanitize(settings_.policy.mailbox)));
+      return finish_open(
+          make_error(ErrorKind::Permanent, "no mailbox " + log::sanitize(settings_.policy.mailbox)));
     }
     mailbox_id_ = mailbox->id;
     if (settings_.policy.delete_mode == DeleteMode::Move) {

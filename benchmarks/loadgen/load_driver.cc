@@ -107,7 +107,8 @@ class SessionLoop {
     timespec timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1'000'000L};
     if (next_due != 0) {
       const uint64_t now = monotonic_ns();
-      const uint64_t wait_ns = next_due <= now ? 0 : std::min<uint64_t>(next_due - now, timeout_ms * 1'000'000ULL);
+      const uint64_t wait_ns =
+          next_due <= now ? 0 : std::min<uint64_t>(next_due - now, timeout_ms * 1'000'000ULL);
       timeout = {static_cast<time_t>(wait_ns / 1'000'000'000), static_cast<long>(wait_ns % 1'000'000'000)};
     }
     const int n = ::epoll_pwait2(epoll_fd_, events, 512, &timeout, nullptr);

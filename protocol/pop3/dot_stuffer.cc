@@ -40,7 +40,8 @@ size_t next_lf_needing_change(const char* data, size_t from, size_t size, bool c
     // Where ordinary CRLF lines are all there is, step over them 16 octets at a time; the first
     // octet and the last 17 of the chunk go through the memchr path below.
     for (; i >= 1 && i + 17 <= size; i += 16) {
-      if (const unsigned bits = lfs_needing_change(data, i)) return i + static_cast<size_t>(__builtin_ctz(bits));
+      if (const unsigned bits = lfs_needing_change(data, i))
+        return i + static_cast<size_t>(__builtin_ctz(bits));
     }
 #endif
     const void* found = std::memchr(data + i, '\n', size - i);

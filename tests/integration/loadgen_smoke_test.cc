@@ -72,8 +72,9 @@ TEST_F(LoadgenSmoke, LoginModeQuitsAfterStat) {
 
 TEST_F(LoadgenSmoke, PacedSnapshotSessionsQuitCleanlyWhenTheDurationEnds) {
   // Rounds without end: only the duration stops them, and each session then QUITs at its next round.
-  const nlohmann::json report = run_loadgen({"--mode", "snapshot", "--concurrency", "3", "--rounds", "1000000",
-                                             "--think-ms", "2", "--duration", "0.5", "--timeout", "20"});
+  const nlohmann::json report =
+      run_loadgen({"--mode", "snapshot", "--concurrency", "3", "--rounds", "1000000", "--think-ms", "2",
+                   "--duration", "0.5", "--timeout", "20"});
   EXPECT_EQ(report["mode"], "snapshot");
   EXPECT_EQ(report["sessions_failed"].get<int>(), 0) << report.dump();
   EXPECT_EQ(report["sessions_ok"].get<int>(), 3) << report.dump();

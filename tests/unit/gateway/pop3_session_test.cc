@@ -17,9 +17,9 @@ namespace {
 
 using testing::FakeMailboxFactory;
 using testing::FakeTransport;
+using testing::FakeUpstream;
 using testing::read_written_until;
 using testing::run_loop_until;
-using testing::FakeUpstream;
 
 class Pop3SessionTest : public ::testing::Test {
  protected:
