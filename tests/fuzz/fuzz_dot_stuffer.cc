@@ -18,8 +18,8 @@
 namespace popgate::fuzz {
 namespace {
 
-// Mostly small chunks, so that CRLFs and dots are cut; sometimes large ones, past the
-// stuffer's internal scanning window (1 KiB).
+// Mostly small chunks, so that CRLFs and dots are cut; sometimes large ones, past the 16-octet
+// blocks the stuffer scans and their edges.
 constexpr size_t kMaxSmallChunk = 16;
 constexpr size_t kMaxLargeChunk = 2048;
 

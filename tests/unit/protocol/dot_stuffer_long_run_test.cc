@@ -1,5 +1,5 @@
-// DotStuffer on runs longer than its line-break search window (benchmarks/README.md, hot spots):
-// long lines, lines starting with dots after a long run, and a body of bare CRs.
+// DotStuffer on long runs without a line break (an earlier version searched a 1 KiB window at a
+// time; benchmarks/README.md, hot spots): long lines, dots after a long run, bare CRs.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -23,7 +23,7 @@ TEST(DotStufferLongRunTest, LineLongerThanTheSearchWindowIsCopiedWhole) {
 }
 
 TEST(DotStufferLongRunTest, ADotInsideALongLineIsNotStuffed) {
-  // The window boundary falls inside the line: the octet after it is not at a line start.
+  // Past where the old window ended, inside the line: the octet there is not at a line start.
   std::string line(1024, 'a');
   line += ".after the boundary";
   EXPECT_EQ(stuff_whole(line + "\n"), line + "\r\n.\r\n");
