@@ -15,40 +15,26 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/io/http_url.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/tls_context.h"
 #include "protocol/common/result.h"
 
 namespace popgate::io {
 
-// "https://host:port/path?query"; http and https only; IPv6 hosts in brackets.
-struct HttpUrl {
-  bool tls = false;
-  std::string host;        // without brackets
-  uint16_t port = 0;       // 80 or 443 when absent
-  std::string target;      // path and query, at least "/"
-
-  static std::optional<HttpUrl> parse(std::string_view text);
-  // A reference (absolute URL, "/absolute/path" or "relative/path") resolved against this URL
-  // (RFC 3986 §5.2, without dot-segment tricks beyond "./" and "../").
-  std::optional<HttpUrl> resolve(std::string_view reference) const;
-  bool same_origin(const HttpUrl& other) const;
-  std::string to_string() const;
-};
-
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpRequest {
   std::string method = "GET";
   std::string target = "/";
-  HttpHeaders headers;     // Host, Content-Length and Connection are added by the client
+  HttpHeaders headers;  // Host, Content-Length and Connection are added by the client
   std::string body;
   bool sensitive = false;  // headers carry credentials: never logged
 };
 
 struct HttpResponseHead {
   int status = 0;
-  HttpHeaders headers;     // names as received
+  HttpHeaders headers;  // names as received
   // Case-insensitive lookup of the first header with this name.
   std::optional<std::string_view> header(std::string_view name) const;
 };
@@ -70,8 +56,8 @@ class HttpBodySink {
 
 struct HttpOptions {
   uint64_t connect_timeout_ms = 30'000;
-  uint64_t request_timeout_ms = 60'000;   // from sending the request to the last body byte, reset by progress
-  uint64_t idle_timeout_ms = 60'000;      // an idle kept-alive connection is closed after this
+  uint64_t request_timeout_ms = 60'000;  // from sending the request to the last body byte, reset by progress
+  uint64_t idle_timeout_ms = 60'000;     // an idle kept-alive connection is closed after this
   size_t max_buffered_body = 16 * 1024 * 1024;  // request(): a larger body is an error
   size_t max_header_bytes = 64 * 1024;
   uint64_t tls_handshake_timeout_ms = 10'000;
@@ -83,7 +69,8 @@ class HttpConnection {
   using StreamDone = std::function<void(Status)>;
 
   // `tls_context` is required when origin.tls; the origin's host is the SNI and verified name.
-  HttpConnection(Loop& loop, HttpUrl origin, std::shared_ptr<TlsClientContext> tls_context, HttpOptions options = {});
+  HttpConnection(Loop& loop, HttpUrl origin, std::shared_ptr<TlsClientContext> tls_context,
+                 HttpOptions options = {});
   // Cancels whatever is in flight: no callback runs afterwards.
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
