@@ -136,9 +136,8 @@ TEST_F(WorkerCredentialSourceTest, ASessionGoneAtOnceGetsNoAnswerAndLeavesNoFetc
   // The home loop runs meanwhile: it may have started the inner fetch before the worker
   // cancelled (then the cancel drops it there), or found the call cancelled and fetched nothing.
   // Either way the session hears nothing and no fetch is left running.
-  ASSERT_TRUE(run_until(home_, [&] {
-    return inner_->fetches.load() == inner_->cancelled_or_finished.load();
-  }));
+  ASSERT_TRUE(
+      run_until(home_, [&] { return inner_->fetches.load() == inner_->cancelled_or_finished.load(); }));
   EXPECT_LE(inner_->fetches.load(), 1);
   on_worker([] {});
   EXPECT_EQ(answers_, 0);
