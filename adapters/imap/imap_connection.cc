@@ -7,6 +7,7 @@
 
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
+#include "protocol/common/str_cat.h"
 
 namespace popgate {
 
@@ -162,7 +163,8 @@ void ImapConnection::handle_response(imap::Response&& response) {
       } else if (command_.sensitive) {
         // An extra SASL challenge: cancel the exchange (RFC 3501 §6.2.2), or acknowledge an
         // RFC 7628 error challenge so the server sends its NO; a second one is always cancelled.
-        transport_->write(std::exchange(command_.challenge_answer, "*") + "\r\n");
+        std::string answer = std::exchange(command_.challenge_answer, std::string(1, '*'));
+        transport_->write(answer.append("\r\n"));
       } else {
         fail(ErrorKind::Protocol, "unexpected continuation request");
       }

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "protocol/common/str_cat.h"
+
 namespace popgate::io {
 
 namespace {
@@ -98,8 +100,8 @@ uint16_t SocketAddress::port() const {
 }
 
 std::string SocketAddress::to_string() const {
-  if (storage_.ss_family == AF_INET) return host() + ":" + std::to_string(port());
-  if (storage_.ss_family == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
+  if (storage_.ss_family == AF_INET) return str_cat(host(), ":", std::to_string(port()));
+  if (storage_.ss_family == AF_INET6) return str_cat("[", host(), "]:", std::to_string(port()));
   return "unspecified";
 }
 

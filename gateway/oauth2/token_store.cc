@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "protocol/common/str_cat.h"
+
 namespace popgate::oauth2 {
 namespace {
 
@@ -22,7 +24,7 @@ Error io_error(const std::string& what, const std::string& path, int error) {
 }
 
 std::string temp_prefix(std::string_view client) {
-  return "." + std::string(client) + ".json.tmp.";
+  return str_cat(".", client, ".json.tmp.");
 }
 
 // Writes all of `data`, retrying short writes and EINTR.

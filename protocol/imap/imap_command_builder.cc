@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "protocol/common/str_cat.h"
 #include "protocol/sasl/base64.h"
 
 namespace popgate::imap {
@@ -82,7 +83,7 @@ std::string summarize_string(std::string_view value) {
     case StringForm::Literal:
       break;
   }
-  return "{" + std::to_string(value.size()) + "}";
+  return str_cat("{", std::to_string(value.size()), "}");
 }
 
 // Appends an argument that goes out exactly as given (UID sets, FETCH items, criteria).
@@ -328,7 +329,7 @@ Command ImapCommandBuilder::uid_move(std::string_view uid_set, std::string_view 
   const std::string encoded = encode_mailbox(mailbox);
   append_string(command, encoded);
   finish(command);
-  command.summary += " " + summarize_string(encoded);
+  command.summary.append(" ").append(summarize_string(encoded));
   return command;
 }
 
@@ -340,7 +341,7 @@ Command ImapCommandBuilder::uid_copy(std::string_view uid_set, std::string_view 
   const std::string encoded = encode_mailbox(mailbox);
   append_string(command, encoded);
   finish(command);
-  command.summary += " " + summarize_string(encoded);
+  command.summary.append(" ").append(summarize_string(encoded));
   return command;
 }
 

@@ -20,13 +20,13 @@ std::string render(const std::vector<CommandRecord>& records) {
     if (!text.empty()) text += ' ';
     switch (record.mark) {
       case CommandMark::Began:
-        text += "+" + std::string(record.keyword);
+        text.append("+").append(record.keyword);
         break;
       case CommandMark::Ok:
-        text += std::string(record.keyword) + ":ok";
+        text.append(record.keyword).append(":ok");
         break;
       case CommandMark::Err:
-        text += std::string(record.keyword) + ":err";
+        text.append(record.keyword).append(":err");
         break;
     }
   }
