@@ -9,7 +9,7 @@
 #include "gateway/config.h"
 #include "gateway/identity/credential_source.h"
 #include "gateway/io/loop.h"
-#include "gateway/pop3_service.h"
+#include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
 
 namespace popgate {

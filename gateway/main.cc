@@ -25,7 +25,7 @@
 #include "gateway/oauth2/oauth2_credential_source.h"
 #include "gateway/oauth2/token_manager.h"
 #include "gateway/oauth_login_command.h"
-#include "gateway/pop3_service.h"
+#include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "gateway/upstream_probe.h"
 #include "gateway/worker_pool.h"

@@ -16,7 +16,7 @@
 #include "gateway/io/loop_channel.h"
 #include "gateway/maildrop_lock.h"
 #include "gateway/metrics.h"
-#include "gateway/pop3_service.h"
+#include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "protocol/common/result.h"
 

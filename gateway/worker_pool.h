@@ -11,7 +11,7 @@
 
 #include "gateway/io/loop.h"
 #include "gateway/io/loop_channel.h"
-#include "gateway/pop3_service.h"
+#include "gateway/session/pop3_service.h"
 #include "gateway/worker.h"
 
 namespace popgate {

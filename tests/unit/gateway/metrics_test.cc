@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "gateway/io/tls_transport.h"
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 #include "protocol/sasl/base64.h"
 #include "tests/unit/gateway/prometheus_text.h"
 #include "tests/unit/gateway/session_fakes.h"

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 #include "gateway/upstream_governor.h"
 #include "tests/unit/gateway/session_fakes.h"
 

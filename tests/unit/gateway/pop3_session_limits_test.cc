@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "gateway/auth_throttle.h"
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session_fakes.h"
 
 namespace popgate {
@@ -14,9 +14,9 @@ namespace {
 
 using testing::FakeMailboxFactory;
 using testing::FakeTransport;
+using testing::FakeUpstream;
 using testing::read_written_until;
 using testing::run_loop_until;
-using testing::FakeUpstream;
 
 class Pop3SessionLimitsTest : public ::testing::Test {
  protected:

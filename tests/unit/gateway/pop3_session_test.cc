@@ -1,5 +1,5 @@
 // Pop3Session driven end to end against an in-memory client and a scripted Mailbox.
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include <memory>
 #include <optional>
 
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session_fakes.h"
 
 namespace popgate {

@@ -1,5 +1,5 @@
 // Pop3Service: accepts POP3 connections and owns their sessions until they finish.
-#include "gateway/pop3_service.h"
+#include "gateway/session/pop3_service.h"
 
 #include <algorithm>
 

@@ -14,7 +14,7 @@
 #include "gateway/auth_throttle.h"
 #include "gateway/io/tcp_listener.h"
 #include "gateway/io/timer.h"
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 
 namespace popgate {
 

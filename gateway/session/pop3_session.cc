@@ -1,5 +1,5 @@
 // Pop3Session: runs the events of a Pop3Server against a Mailbox and the client socket.
-#include "gateway/pop3_session.h"
+#include "gateway/session/pop3_session.h"
 
 #include <uv.h>
 
