@@ -96,7 +96,7 @@ struct Config {
   // 90 s: a device polling every minute hits, with room for its jitter. 0 turns reuse off.
   uint64_t upstream_reuse_time_ms = 90'000;
   uint64_t upstream_reuse_max = 1'000;  // parked upstream sessions per event loop and upstream
-  // The per-identity upstream governor (gateway/upstream_governor.h). 8 sessions: Exchange Online
+  // The per-identity upstream governor (gateway/limits/upstream_governor.h). 8 sessions: Exchange Online
   // allows about 20 concurrent IMAP connections per mailbox, and the owner's own clients and
   // other popgate replicas need their share.
   uint64_t max_upstream_sessions_per_identity = 8;  // 0: no cap

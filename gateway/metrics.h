@@ -19,7 +19,7 @@
 #include <string_view>
 #include <utility>
 
-#include "gateway/admission_control.h"
+#include "gateway/limits/admission_control.h"
 #include "protocol/common/error.h"
 
 namespace popgate {
@@ -125,7 +125,7 @@ class Metrics {
   // use. The reference stays valid as long as this Metrics.
   UpstreamMetrics& upstream(std::string_view adapter);
 
-  // The per-identity upstream governor (gateway/upstream_governor.h): logins answered
+  // The per-identity upstream governor (gateway/limits/upstream_governor.h): logins answered
   // [LOGIN-DELAY] from a backoff without asking the upstream, and logins refused because the
   // identity had its maximum of upstream sessions open.
   void upstream_backoff_refusal() { backoff_refusals_->Increment(); }

@@ -14,7 +14,7 @@
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/loop_channel.h"
-#include "gateway/maildrop_lock.h"
+#include "gateway/limits/maildrop_lock.h"
 #include "gateway/metrics.h"
 #include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"

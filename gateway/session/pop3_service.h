@@ -10,10 +10,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gateway/admission_control.h"
-#include "gateway/auth_throttle.h"
 #include "gateway/io/tcp_listener.h"
 #include "gateway/io/timer.h"
+#include "gateway/limits/admission_control.h"
+#include "gateway/limits/auth_throttle.h"
 #include "gateway/session/pop3_session.h"
 
 namespace popgate {

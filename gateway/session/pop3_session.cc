@@ -6,8 +6,8 @@
 #include <utility>
 #include <variant>
 
-#include "gateway/admission_control.h"
 #include "gateway/io/tls_transport.h"
+#include "gateway/limits/admission_control.h"
 #include "gateway/log.h"
 
 namespace popgate {

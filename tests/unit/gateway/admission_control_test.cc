@@ -1,5 +1,5 @@
 // AdmissionControl: session limits, the per-address rate bucket, address keys, the table bound.
-#include "gateway/admission_control.h"
+#include "gateway/limits/admission_control.h"
 
 #include <gtest/gtest.h>
 

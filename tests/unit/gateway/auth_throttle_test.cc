@@ -1,5 +1,5 @@
 // AuthThrottle: growing delays, lock-out per user and per address, windows, the table bound.
-#include "gateway/auth_throttle.h"
+#include "gateway/limits/auth_throttle.h"
 
 #include <gtest/gtest.h>
 

@@ -4,8 +4,8 @@
 
 #include <map>
 
+#include "gateway/limits/upstream_governor.h"
 #include "gateway/session/pop3_session.h"
-#include "gateway/upstream_governor.h"
 #include "tests/unit/gateway/session_fakes.h"
 
 namespace popgate {

@@ -5,7 +5,7 @@
 #include <map>
 #include <thread>
 
-#include "gateway/auth_throttle.h"
+#include "gateway/limits/auth_throttle.h"
 #include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session_fakes.h"
 

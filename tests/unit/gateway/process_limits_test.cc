@@ -7,9 +7,9 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/admission_control.h"
-#include "gateway/auth_throttle.h"
-#include "gateway/maildrop_lock.h"
+#include "gateway/limits/admission_control.h"
+#include "gateway/limits/auth_throttle.h"
+#include "gateway/limits/maildrop_lock.h"
 
 namespace popgate {
 namespace {

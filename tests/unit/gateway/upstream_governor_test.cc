@@ -1,6 +1,6 @@
 // UpstreamGovernor: backoff after throttling answers (doubling, Retry-After, reset on success),
 // the per-identity session cap and its release, and the bounded table.
-#include "gateway/upstream_governor.h"
+#include "gateway/limits/upstream_governor.h"
 
 #include <gtest/gtest.h>
 

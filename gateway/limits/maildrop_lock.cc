@@ -1,9 +1,11 @@
 // The per-process maildrop lock table.
-#include "gateway/maildrop_lock.h"
+#include "gateway/limits/maildrop_lock.h"
 
 namespace popgate {
 
-MaildropLock::~MaildropLock() { owner_.release(key_); }
+MaildropLock::~MaildropLock() {
+  owner_.release(key_);
+}
 
 MaildropLockPtr MaildropLocks::try_acquire(const std::string& key) {
   std::lock_guard<std::mutex> guard(mutex_);

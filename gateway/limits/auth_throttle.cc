@@ -1,5 +1,5 @@
 // AuthThrottle: failure counts in fixed windows per address and per user, in bounded tables.
-#include "gateway/auth_throttle.h"
+#include "gateway/limits/auth_throttle.h"
 
 #include <algorithm>
 

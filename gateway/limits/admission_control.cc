@@ -1,5 +1,5 @@
 // AdmissionControl: session counts and connection-rate buckets per client address, in a bounded table.
-#include "gateway/admission_control.h"
+#include "gateway/limits/admission_control.h"
 
 #include <arpa/inet.h>
 

@@ -1,5 +1,5 @@
 // UpstreamGovernor: a bounded table of identities with their open sessions and backoff.
-#include "gateway/upstream_governor.h"
+#include "gateway/limits/upstream_governor.h"
 
 #include <algorithm>
 
