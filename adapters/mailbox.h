@@ -102,9 +102,9 @@ class Mailbox {
   // Name for logs and metric labels: "imap", "jmap".
   virtual std::string_view kind() const = 0;
 
-  // ---- Reuse after a clean QUIT (gateway/upstream_pool.h); an adapter without it keeps the defaults.
-  // True when the mailbox was opened, nothing is in flight and the upstream session is healthy,
-  // so it may wait, logged in, for the next session of the same user and credential.
+  // ---- Reuse after a clean QUIT (gateway/upstream/upstream_pool.h); an adapter without it keeps the
+  // defaults. True when the mailbox was opened, nothing is in flight and the upstream session is healthy, so
+  // it may wait, logged in, for the next session of the same user and credential.
   virtual bool can_park() const { return false; }
   // While parked: `lost` runs once, later, if the upstream ends the session (BYE, EOF, error,
   // timeout); null clears it. The handler must not destroy the mailbox inside the call.
@@ -122,7 +122,7 @@ class MailboxFactory {
   virtual ~MailboxFactory() = default;
   virtual MailboxPtr create() = 0;
 
-  // Upstream session reuse (gateway/upstream_pool.h): a mailbox that an earlier session of the
+  // Upstream session reuse (gateway/upstream/upstream_pool.h): a mailbox that an earlier session of the
   // same upstream user with the same credential left logged in (open it with reopen()), or null
   // (then create() one). `park_key` receives the key under which the new session's mailbox may
   // be parked at its clean end; empty when reuse is off.

@@ -91,7 +91,7 @@ struct Config {
   uint64_t auth_throttle_max_failures_per_ip = 100;  // per client address, then [LOGIN-DELAY]
   uint64_t auth_failure_delay_max_ms = 30'000;       // the failure delay doubles up to this
   uint64_t update_timeout_ms = 120'000;              // QUIT's UPDATE, all of it
-  // Upstream session reuse (gateway/upstream_pool.h): after a clean QUIT the logged-in upstream
+  // Upstream session reuse (gateway/upstream/upstream_pool.h): after a clean QUIT the logged-in upstream
   // session is kept this long for the next login of the same user with the same credential.
   // 90 s: a device polling every minute hits, with room for its jitter. 0 turns reuse off.
   uint64_t upstream_reuse_time_ms = 90'000;

@@ -27,7 +27,7 @@
 #include "gateway/oauth_login_command.h"
 #include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
-#include "gateway/upstream_probe.h"
+#include "gateway/upstream/upstream_probe.h"
 #include "gateway/worker_pool.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include "gateway/io/tls_transport.h"
-#include "gateway/upstream_pool.h"
+#include "gateway/upstream/upstream_pool.h"
 
 namespace popgate {
 namespace {

@@ -180,7 +180,7 @@ class Metrics {
   mutable uint64_t upstream_handshakes_seen_ = 0;
   mutable uint64_t upstream_handshake_failures_seen_ = 0;
   // popgate_upstream_reuse_total{adapter,result} and popgate_upstream_parked_connections{adapter}:
-  // the pools (gateway/upstream_pool.h) live on the worker loops and count into process-wide
+  // the pools (gateway/upstream/upstream_pool.h) live on the worker loops and count into process-wide
   // atomics, brought in here at each scrape like the TLS handshakes. [imap, jmap][result].
   static constexpr size_t kReuseResults = 5;  // hit, miss, expired, closed, evicted
   std::array<std::array<prometheus::Counter*, kReuseResults>, 2> reuse_{};

@@ -1,7 +1,7 @@
 // LoginRouter: route matching, and the two ways of turning a login into upstream credentials.
 #include "gateway/identity/login_router.h"
 
-#include "gateway/mailbox_factory.h"
+#include "gateway/upstream/mailbox_factory.h"
 #include "protocol/common/ascii.h"
 
 namespace popgate {

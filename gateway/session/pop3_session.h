@@ -86,7 +86,7 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   // Tells the UpstreamGovernor about a throttling answer (at login or later).
   void note_throttling(const Error& error, bool at_login);
   void on_opened(Result<Snapshot> result);
-  // Upstream session reuse (gateway/upstream_pool.h): a fresh snapshot on a parked session, and
+  // Upstream session reuse (gateway/upstream/upstream_pool.h): a fresh snapshot on a parked session, and
   // parking this session's mailbox at a clean end.
   void reopen_parked(Credentials&& credentials);
   void park_mailbox();
@@ -129,7 +129,7 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   // The identity's place under --max-upstream-sessions-per-identity, held while mailbox_ exists.
   UpstreamGovernor::Slot upstream_slot_;
   std::string upstream_identity_;  // UpstreamGovernor::identity_key of the login in progress
-  // Upstream session reuse (gateway/upstream_pool.h).
+  // Upstream session reuse (gateway/upstream/upstream_pool.h).
   MailboxFactory* mailbox_source_ = nullptr;   // where mailbox_ came from (and may be parked)
   std::string park_key_;                       // UpstreamPool::park_key; empty: reuse is off
   std::optional<Credentials> reuse_fallback_;  // while a parked session reopens

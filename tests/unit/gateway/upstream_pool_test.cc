@@ -1,6 +1,6 @@
 // UpstreamPool (keying, expiry, bound, a parked session the upstream closes) and Pop3Session
 // parking its mailbox after a clean QUIT, against a scripted upstream that can keep a login.
-#include "gateway/upstream_pool.h"
+#include "gateway/upstream/upstream_pool.h"
 
 #include <gtest/gtest.h>
 

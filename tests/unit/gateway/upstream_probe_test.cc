@@ -1,5 +1,5 @@
 // UpstreamProbe against a listener on 127.0.0.1: reachable, unreachable, never two probes at once.
-#include "gateway/upstream_probe.h"
+#include "gateway/upstream/upstream_probe.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Parking, finding, expiring and evicting logged-in upstream sessions.
-#include "gateway/upstream_pool.h"
+#include "gateway/upstream/upstream_pool.h"
 
 #include <openssl/hmac.h>
 #include <openssl/rand.h>

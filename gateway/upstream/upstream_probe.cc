@@ -1,5 +1,5 @@
 // UpstreamProbe: connect, remember the outcome, close, wait an interval, again.
-#include "gateway/upstream_probe.h"
+#include "gateway/upstream/upstream_probe.h"
 
 #include "gateway/log.h"
 

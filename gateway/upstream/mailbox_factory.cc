@@ -1,9 +1,9 @@
 // Building an ImapMailboxFactory or JmapMailboxFactory from a Config.
-#include "gateway/mailbox_factory.h"
+#include "gateway/upstream/mailbox_factory.h"
 
 #include "adapters/imap/imap_mailbox.h"
 #include "adapters/jmap/jmap_mailbox.h"
-#include "gateway/upstream_pool.h"
+#include "gateway/upstream/upstream_pool.h"
 
 namespace popgate {
 namespace {
