@@ -28,7 +28,7 @@
 #include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "gateway/upstream/upstream_probe.h"
-#include "gateway/worker_pool.h"
+#include "gateway/workers/worker_pool.h"
 
 namespace {
 

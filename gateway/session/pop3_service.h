@@ -54,7 +54,7 @@ class Pop3Service {
   // SIGTERM: stops accepting and marks the service draining; sessions finish on their own for up
   // to `timeout_ms`, then the rest are shut down without UPDATE. `drained` runs once no session is
   // left (on a later tick). Returns the sessions live now. A second call does nothing (returns 0).
-  // Logs nothing: the caller speaks for every worker at once (gateway/worker_pool.h).
+  // Logs nothing: the caller speaks for every worker at once (gateway/workers/worker_pool.h).
   uint64_t drain(uint64_t timeout_ms, std::function<void(DrainOutcome)> drained);
   // SIGHUP: sessions accepted from now on get `config` and `mailboxes`; live sessions keep the
   // config and the factory they were accepted with (kept alive until the last of them is gone).

@@ -1,6 +1,6 @@
 // WorkerCredentialSource: the fetch runs on the home loop's thread, the answer arrives on the
 // worker loop's, and a handle destroyed early cancels both sides.
-#include "gateway/worker_credential_source.h"
+#include "gateway/workers/worker_credential_source.h"
 
 #include <gtest/gtest.h>
 

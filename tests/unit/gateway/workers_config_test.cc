@@ -6,7 +6,7 @@
 
 #include "gateway/config.h"
 #include "gateway/config_reload.h"
-#include "gateway/worker_pool.h"
+#include "gateway/workers/worker_pool.h"
 
 namespace popgate {
 namespace {

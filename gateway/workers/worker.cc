@@ -1,5 +1,5 @@
 // Worker: a loop thread with its own Pop3Service, driven by messages from the main loop.
-#include "gateway/worker.h"
+#include "gateway/workers/worker.h"
 
 #include <pthread.h>
 
@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "gateway/log.h"
-#include "gateway/worker_credential_source.h"
+#include "gateway/workers/worker_credential_source.h"
 
 namespace popgate {
 

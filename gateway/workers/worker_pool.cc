@@ -1,5 +1,5 @@
 // WorkerPool: starts the worker loops and turns their reports into the process's drain.
-#include "gateway/worker_pool.h"
+#include "gateway/workers/worker_pool.h"
 
 #include <uv.h>
 

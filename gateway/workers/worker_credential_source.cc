@@ -1,5 +1,5 @@
 // WorkerCredentialSource: fetch on the home loop, answer on the worker loop, cancel on both.
-#include "gateway/worker_credential_source.h"
+#include "gateway/workers/worker_credential_source.h"
 
 #include <atomic>
 #include <memory>

@@ -12,7 +12,7 @@
 #include "gateway/io/loop.h"
 #include "gateway/io/loop_channel.h"
 #include "gateway/session/pop3_service.h"
-#include "gateway/worker.h"
+#include "gateway/workers/worker.h"
 
 namespace popgate {
 
