@@ -11,7 +11,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/admin_server.h"
+#include "gateway/admin/admin_server.h"
+#include "gateway/admin/metrics.h"
 #include "gateway/config.h"
 #include "gateway/config_reload.h"
 #include "gateway/hash_password_command.h"
@@ -20,7 +21,6 @@
 #include "gateway/io/signal_watcher.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/log.h"
-#include "gateway/metrics.h"
 #include "gateway/oauth2/oauth2_config.h"
 #include "gateway/oauth2/oauth2_credential_source.h"
 #include "gateway/oauth2/token_manager.h"

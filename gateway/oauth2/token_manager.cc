@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
+#include "gateway/admin/metrics.h"
 #include "gateway/log.h"
-#include "gateway/metrics.h"
 
 namespace popgate::oauth2 {
 

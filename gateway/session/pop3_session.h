@@ -12,6 +12,7 @@
 #include <string>
 
 #include "adapters/mailbox.h"
+#include "gateway/admin/metrics.h"
 #include "gateway/config.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
@@ -20,7 +21,6 @@
 #include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
-#include "gateway/metrics.h"
 #include "gateway/tls_certificates.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"

@@ -9,13 +9,13 @@
 #include <memory>
 #include <thread>
 
+#include "gateway/admin/metrics.h"
 #include "gateway/config.h"
 #include "gateway/identity/credential_source.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/loop_channel.h"
 #include "gateway/limits/maildrop_lock.h"
-#include "gateway/metrics.h"
 #include "gateway/session/pop3_service.h"
 #include "gateway/tls_certificates.h"
 #include "protocol/common/result.h"

@@ -1,5 +1,5 @@
 // AdminServer over real sockets on 127.0.0.1: routes, keep-alive, pipelining, splits and garbage.
-#include "gateway/admin_server.h"
+#include "gateway/admin/admin_server.h"
 
 #include <gtest/gtest.h>
 

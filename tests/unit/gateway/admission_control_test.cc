@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "gateway/metrics.h"
+#include "gateway/admin/metrics.h"
 #include "tests/unit/gateway/prometheus_text.h"
 
 namespace popgate {

@@ -1,5 +1,5 @@
 // Metrics: the families and their types, and sessions driven through the fakes moving them.
-#include "gateway/metrics.h"
+#include "gateway/admin/metrics.h"
 
 #include <gtest/gtest.h>
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
-#include "gateway/metrics.h"
+#include "gateway/admin/metrics.h"
 #include "gateway/oauth2/device_login.h"
 #include "gateway/oauth2/oauth2_credential_source.h"
 #include "gateway/oauth2/token_manager.h"

@@ -1,5 +1,5 @@
 // AdminServer: accepts admin connections, parses their requests and answers the three routes.
-#include "gateway/admin_server.h"
+#include "gateway/admin/admin_server.h"
 
 #include <string>
 #include <string_view>

@@ -1,5 +1,5 @@
 // Metrics: the families, their label children created up front, and the text exposition.
-#include "gateway/metrics.h"
+#include "gateway/admin/metrics.h"
 
 #include <prometheus/text_serializer.h>
 

@@ -11,11 +11,11 @@
 #include <memory>
 #include <unordered_map>
 
+#include "gateway/admin/metrics.h"
 #include "gateway/io/http_request_parser.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/socket_address.h"
 #include "gateway/io/tcp_listener.h"
-#include "gateway/metrics.h"
 #include "protocol/common/result.h"
 
 namespace popgate {
