@@ -13,8 +13,9 @@
 
 #include "gateway/admin/admin_server.h"
 #include "gateway/admin/metrics.h"
-#include "gateway/config.h"
-#include "gateway/config_reload.h"
+#include "gateway/config/config.h"
+#include "gateway/config/config_reload.h"
+#include "gateway/config/tls_certificates.h"
 #include "gateway/hash_password_command.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
@@ -26,7 +27,6 @@
 #include "gateway/oauth2/token_manager.h"
 #include "gateway/oauth_login_command.h"
 #include "gateway/session/pop3_service.h"
-#include "gateway/tls_certificates.h"
 #include "gateway/upstream/upstream_probe.h"
 #include "gateway/workers/worker_pool.h"
 

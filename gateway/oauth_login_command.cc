@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/tls_context.h"
 #include "gateway/oauth2/device_login.h"

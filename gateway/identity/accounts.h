@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/identity/credential_source.h"
 #include "gateway/io/loop.h"
 #include "protocol/common/result.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "adapters/mailbox.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/identity/accounts.h"
 #include "gateway/identity/password_verifier.h"
 #include "gateway/io/loop.h"

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/io/http_client.h"
 #include "gateway/io/socket_address.h"
 

@@ -13,7 +13,8 @@
 
 #include "adapters/mailbox.h"
 #include "gateway/admin/metrics.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
+#include "gateway/config/tls_certificates.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
@@ -21,7 +22,6 @@
 #include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
-#include "gateway/tls_certificates.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/top_filter.h"

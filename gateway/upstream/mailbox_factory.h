@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "adapters/mailbox.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "gateway/io/loop.h"
 #include "protocol/common/result.h"
 

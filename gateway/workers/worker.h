@@ -10,14 +10,14 @@
 #include <thread>
 
 #include "gateway/admin/metrics.h"
-#include "gateway/config.h"
+#include "gateway/config/config.h"
+#include "gateway/config/tls_certificates.h"
 #include "gateway/identity/credential_source.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/loop_channel.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/session/pop3_service.h"
-#include "gateway/tls_certificates.h"
 #include "protocol/common/result.h"
 
 namespace popgate {

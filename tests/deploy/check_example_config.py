@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""deploy/example-config.json sets every option of popgate's option table (gateway/config.cc),
+"""deploy/example-config.json sets every option of popgate's option table (gateway/config/config.cc),
 deploy/example-config.md explains each one with its command-line and environment spellings, and
 popgate --check-config accepts the example and the ConfigMaps' popgate.json (with the certificate
 paths pointed at a throw-away certificate), and refuses a file with an unknown field."""
@@ -60,8 +60,8 @@ def check_config(binary, config, directory, name):
 def main():
     args = arguments(__doc__, popgate=True)
     c = Checker("example config")
-    table = option_table(args.source_dir / "gateway/config.cc")
-    c.check(len(table) >= 25, f"found only {len(table)} options in gateway/config.cc: has the table changed shape?")
+    table = option_table(args.source_dir / "gateway/config/config.cc")
+    c.check(len(table) >= 25, f"found only {len(table)} options in gateway/config/config.cc: has the table changed shape?")
     help_text = subprocess.run([str(args.popgate), "--help"], capture_output=True, text=True, timeout=30).stdout
     example = load_json(args.source_dir / "deploy/example-config.json")
     doc = (args.source_dir / "deploy/example-config.md").read_text()

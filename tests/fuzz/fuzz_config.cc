@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace popgate::fuzz {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 namespace popgate {
 namespace {

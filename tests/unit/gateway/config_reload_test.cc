@@ -1,5 +1,5 @@
 // ConfigReloader: what SIGHUP applies, what it only warns about, and that a bad config changes nothing.
-#include "gateway/config_reload.h"
+#include "gateway/config/config_reload.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Command-line and config-file parsing: values, defaults, precedence and clear errors.
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

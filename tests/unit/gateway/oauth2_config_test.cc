@@ -10,7 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 #include "tests/unit/gateway/oauth2_jwt_verify.h"
 
 namespace popgate::oauth2 {

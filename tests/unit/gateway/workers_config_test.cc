@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.h"
-#include "gateway/config_reload.h"
+#include "gateway/config/config.h"
+#include "gateway/config/config_reload.h"
 #include "gateway/workers/worker_pool.h"
 
 namespace popgate {

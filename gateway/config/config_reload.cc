@@ -1,5 +1,5 @@
 // SIGHUP: parse everything again, check it all, then swap it in for new sessions in one step.
-#include "gateway/config_reload.h"
+#include "gateway/config/config_reload.h"
 
 #include "gateway/identity/login_router.h"
 #include "gateway/log.h"

@@ -1,5 +1,5 @@
 // Command-line, JSON config file and POPGATE_* environment parsing: one table of options serves all three.
-#include "gateway/config.h"
+#include "gateway/config/config.h"
 
 #include <algorithm>
 #include <cctype>

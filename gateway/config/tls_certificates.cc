@@ -1,5 +1,5 @@
 // Loading and reloading the server certificate.
-#include "gateway/tls_certificates.h"
+#include "gateway/config/tls_certificates.h"
 
 namespace popgate {
 

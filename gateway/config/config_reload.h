@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.h"
+#include "gateway/config/config.h"
+#include "gateway/config/tls_certificates.h"
 #include "gateway/identity/credential_source.h"
 #include "gateway/io/loop.h"
 #include "gateway/session/pop3_service.h"
-#include "gateway/tls_certificates.h"
 
 namespace popgate {
 
