@@ -8,7 +8,7 @@
 #include <sstream>
 #include <vector>
 
-#include "gateway/hash_password_command.h"
+#include "gateway/commands/hash_password_command.h"
 #include "gateway/identity/password_hash.h"
 #include "gateway/identity/password_verifier.h"
 

@@ -1,5 +1,5 @@
 // `popgate hash-password`: reads passwords, prints libxcrypt hashes with fresh salts.
-#include "gateway/hash_password_command.h"
+#include "gateway/commands/hash_password_command.h"
 
 #include <termios.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // `popgate oauth login CLIENT`: arguments, the config file's OAuth2 part, and a DeviceLogin run.
-#include "gateway/oauth_login_command.h"
+#include "gateway/commands/oauth_login_command.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
