@@ -2,7 +2,7 @@
 """Writes the seed corpora of tests/fuzz/corpus/<target>/ (checked in; run again after editing).
 
 Seeds are small and real: POP3 sessions as clients send them, Dovecot and Cyrus IMAP responses,
-the recorded Cyrus JMAP replies of tests/unit/adapters/jmap_replies/ (bodies, and with their
+the recorded Cyrus JMAP replies of tests/unit/adapters/jmap/jmap_replies/ (bodies, and with their
 recorded heads as HTTP responses), and popgate configurations. fuzz.sh copies them before a run,
 so what the fuzzer finds never lands here.
 """
@@ -13,7 +13,7 @@ import shutil
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-REPLIES = ROOT / "tests/unit/adapters/jmap_replies"
+REPLIES = ROOT / "tests/unit/adapters/jmap/jmap_replies"
 CORPUS = HERE / "corpus"
 if CORPUS.exists():
     shutil.rmtree(CORPUS)

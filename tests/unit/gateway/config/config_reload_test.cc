@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/unit/gateway/captured_stderr.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "protocol/pop3/dot_stuffer.h"
-#include "tests/unit/protocol/dot_stuffer_reference.h"
+#include "tests/unit/protocol/pop3/dot_stuffer_reference.h"
 
 namespace popgate::pop3 {
 namespace {

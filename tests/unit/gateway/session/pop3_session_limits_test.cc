@@ -7,7 +7,7 @@
 
 #include "gateway/limits/auth_throttle.h"
 #include "gateway/session/pop3_session.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

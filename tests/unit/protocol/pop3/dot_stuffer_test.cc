@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/unit/protocol/dot_stuffer_reference.h"
+#include "tests/unit/protocol/pop3/dot_stuffer_reference.h"
 
 namespace popgate::pop3 {
 namespace {

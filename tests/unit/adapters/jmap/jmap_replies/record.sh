@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-records the Cyrus JMAP replies in this folder from a private Cyrus (scripts/lib/cyrus-sandbox.sh).
-# Run as root from anywhere: tests/unit/adapters/jmap_replies/record.sh. Needs scripts/install-deps.sh's
+# Run as root from anywhere: tests/unit/adapters/jmap/jmap_replies/record.sh. Needs scripts/install-deps.sh's
 # packages and python3. Overwrites request_*, reply_* and versions.txt here; README.md says what they are.
 set -euo pipefail
 

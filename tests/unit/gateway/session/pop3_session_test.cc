@@ -10,7 +10,7 @@
 
 #include "gateway/log.h"
 #include "tests/unit/gateway/captured_stderr.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

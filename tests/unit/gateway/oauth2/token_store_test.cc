@@ -1,5 +1,7 @@
 // TokenStore: refresh tokens persisted atomically. A writer killed with SIGKILL between any two
 // steps of a rotation leaves the old token or the new one, in a parseable file.
+#include "gateway/oauth2/token_store.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,7 +13,6 @@
 #include <fstream>
 #include <string>
 
-#include "gateway/oauth2/token_store.h"
 #include "tests/unit/gateway/io/io_test_support.h"
 
 namespace popgate::oauth2 {

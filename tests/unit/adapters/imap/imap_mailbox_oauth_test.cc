@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "adapters/imap/imap_mailbox.h"
-#include "tests/unit/adapters/scripted_imap_server.h"
+#include "tests/unit/adapters/imap/scripted_imap_server.h"
 
 namespace popgate {
 namespace {

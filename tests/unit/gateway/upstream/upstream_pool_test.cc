@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "gateway/session/pop3_session.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

@@ -1,4 +1,4 @@
-// The JMAP layer against replies recorded from a real Cyrus 3.6 (tests/unit/adapters/jmap_replies/).
+// The JMAP layer against replies recorded from a real Cyrus 3.6 (tests/unit/adapters/jmap/jmap_replies/).
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,7 +11,7 @@ namespace popgate::jmap {
 namespace {
 
 std::string recorded(const std::string& name) {
-  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap_replies/" + name);
+  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap/jmap_replies/" + name);
   EXPECT_TRUE(in) << name;
   std::ostringstream text;
   text << in.rdbuf();

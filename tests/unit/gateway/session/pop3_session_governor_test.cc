@@ -6,7 +6,7 @@
 
 #include "gateway/limits/upstream_governor.h"
 #include "gateway/session/pop3_session.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

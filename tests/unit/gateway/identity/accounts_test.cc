@@ -1,12 +1,13 @@
 // The accounts file: schema errors name the entry, secrets come from files and the environment,
 // OAuth2 identities need the resolver, and revoked devices are marked.
+#include "gateway/identity/accounts.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 
-#include "gateway/identity/accounts.h"
 #include "gateway/identity/password_hash.h"
 #include "gateway/identity/static_secret.h"
 

@@ -1,8 +1,9 @@
 // The sans-I/O side of TokenEndpoint: form encoding and RFC 6749 / RFC 8628 answers, no sockets.
+#include "gateway/oauth2/token_endpoint.h"
+
 #include <gtest/gtest.h>
 
-#include "gateway/oauth2/token_endpoint.h"
-#include "tests/unit/gateway/oauth2_fake_token_server.h"
+#include "tests/unit/gateway/oauth2/fake_token_server.h"
 
 namespace popgate::oauth2 {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "adapters/jmap/jmap_mailbox.h"
 #include "protocol/sasl/base64.h"
-#include "tests/unit/adapters/scripted_jmap_server.h"
+#include "tests/unit/adapters/jmap/scripted_jmap_server.h"
 
 namespace popgate {
 namespace {

@@ -1,5 +1,5 @@
 // ScriptedImapServer: command framing (lines, synchronising and LITERAL+ literals) and replies.
-#include "tests/unit/adapters/scripted_imap_server.h"
+#include "tests/unit/adapters/imap/scripted_imap_server.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // ScriptedJmapServer: an HTTP/1.1 server on 127.0.0.1 port 0, in the test's own loop, that answers
-// a JmapMailbox with Cyrus's recorded replies (tests/unit/adapters/jmap_replies/) unless the test
+// a JmapMailbox with Cyrus's recorded replies (tests/unit/adapters/jmap/jmap_replies/) unless the test
 // scripts another answer. A fake because a real Cyrus never answers 429 or 503 on cue, nor with a
 // chosen Retry-After; the recorded replies keep the rest of the conversation real.
 #pragma once
@@ -16,7 +16,7 @@
 namespace popgate::testing {
 
 inline std::string recorded_jmap_reply(const std::string& name) {
-  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap_replies/" + name);
+  std::ifstream in(std::string(POPGATE_SOURCE_DIR) + "/tests/unit/adapters/jmap/jmap_replies/" + name);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();

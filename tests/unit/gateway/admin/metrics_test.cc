@@ -11,7 +11,7 @@
 #include "gateway/session/pop3_session.h"
 #include "protocol/sasl/base64.h"
 #include "tests/unit/gateway/prometheus_text.h"
-#include "tests/unit/gateway/session_fakes.h"
+#include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/config/config.h"
-#include "tests/unit/gateway/oauth2_jwt_verify.h"
+#include "tests/unit/gateway/oauth2/jwt_verify.h"
 
 namespace popgate::oauth2 {
 namespace {

@@ -187,7 +187,7 @@ TEST(JmapExists, AskedByIdAndAnsweredFromTheList) {
 
 TEST(JmapRecordedReplies, DestroyedEmailIsNotFoundInEmailGet) {
   std::ifstream in(std::string(POPGATE_SOURCE_DIR) +
-                   "/tests/unit/adapters/jmap_replies/reply_email_get_destroyed.json");
+                   "/tests/unit/adapters/jmap/jmap_replies/reply_email_get_destroyed.json");
   std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto reply = json::parse(body);
   std::string id = reply["methodResponses"][0][1]["notFound"][0];

@@ -1,5 +1,7 @@
 // private_key_jwt: the assertion's claims, and its RS256 / ES256 signature verified with the
 // public key (as an identity provider would).
+#include "gateway/oauth2/client_assertion.h"
+
 #include <gtest/gtest.h>
 #include <openssl/bn.h>
 #include <openssl/ec_key.h>
@@ -11,9 +13,8 @@
 #include <optional>
 #include <vector>
 
-#include "gateway/oauth2/client_assertion.h"
 #include "protocol/sasl/base64.h"
-#include "tests/unit/gateway/oauth2_jwt_verify.h"
+#include "tests/unit/gateway/oauth2/jwt_verify.h"
 
 namespace popgate::oauth2 {
 namespace {

@@ -1,11 +1,11 @@
 // LoginRouter: rule matching (exact, *@domain, *, the top-level default), routes from the config
 // file, and what passthrough and local-accounts logins resolve to.
+#include "gateway/identity/login_router.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
-
-#include "gateway/identity/login_router.h"
 
 namespace popgate {
 namespace {

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "tests/unit/adapters/scripted_imap_server.h"
+#include "tests/unit/adapters/imap/scripted_imap_server.h"
 
 namespace popgate {
 namespace {

@@ -2,6 +2,8 @@
 // 127.0.0.1: no real identity provider can be reached offline). Cache until the margin, single
 // flight, rotation persisted, revoked refresh token, client_credentials, private_key_jwt and the
 // device grant end to end.
+#include "gateway/oauth2/token_manager.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,10 +12,9 @@
 #include "gateway/admin/metrics.h"
 #include "gateway/oauth2/device_login.h"
 #include "gateway/oauth2/oauth2_credential_source.h"
-#include "gateway/oauth2/token_manager.h"
 #include "tests/unit/gateway/captured_stderr.h"
-#include "tests/unit/gateway/oauth2_fake_token_server.h"
-#include "tests/unit/gateway/oauth2_jwt_verify.h"
+#include "tests/unit/gateway/oauth2/fake_token_server.h"
+#include "tests/unit/gateway/oauth2/jwt_verify.h"
 
 namespace popgate::oauth2 {
 namespace {
