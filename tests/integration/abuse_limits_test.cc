@@ -7,10 +7,10 @@
 #include <chrono>
 #include <thread>
 
-#include "tests/integration/fake_imap_server.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/sourced_client.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/fake_imap_server.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/sourced_client.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -2,8 +2,8 @@
 // malformed commands get a negative response; invalid input is skipped to the next line).
 #include <gtest/gtest.h>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

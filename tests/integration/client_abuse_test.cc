@@ -15,8 +15,8 @@
 #include <functional>
 #include <thread>
 
-#include "tests/integration/child_process.h"
-#include "tests/integration/relayed_mail_test.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/relayed_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "tests/integration/child_process.h"
-#include "tests/integration/temp_dir.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/temp_dir.h"
 #include "tests/unit/gateway/io/test_certificates.h"
 
 namespace popgate::integration {

@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/conformance_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/conformance_test.h"
 
 namespace popgate::integration {
 namespace {

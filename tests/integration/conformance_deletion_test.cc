@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/conformance_test.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/conformance_test.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

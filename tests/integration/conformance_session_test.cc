@@ -5,9 +5,9 @@
 #include <chrono>
 #include <string>
 
-#include "tests/integration/conformance_test.h"
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/conformance_test.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/conformance_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/conformance_test.h"
 
 namespace popgate::integration {
 namespace {

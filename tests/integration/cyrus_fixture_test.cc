@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/corpus.h"
-#include "tests/integration/cyrus_server.h"
-#include "tests/integration/loopback.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/cyrus_server.h"
+#include "tests/integration/support/loopback.h"
 
 namespace popgate::integration {
 namespace {

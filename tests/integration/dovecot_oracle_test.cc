@@ -5,8 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -7,9 +7,9 @@
 
 #include <csignal>
 
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-#include "tests/integration/relayed_mail_test.h"
+#include "tests/integration/support/relayed_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "adapters/jmap/jmap_mailbox.h"
-#include "tests/integration/cyrus_server.h"
+#include "tests/integration/support/cyrus_server.h"
 
 namespace popgate::integration {
 namespace {

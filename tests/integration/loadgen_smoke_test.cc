@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "tests/integration/child_process.h"
-#include "tests/integration/dovecot_server.h"
-#include "tests/integration/popgate_process.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/dovecot_server.h"
+#include "tests/integration/support/popgate_process.h"
 
 namespace popgate::integration {
 namespace {

@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "tests/integration/mail_test.h"
-#include "tests/integration/temp_dir.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/temp_dir.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -4,8 +4,8 @@
 
 #include <thread>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -5,10 +5,10 @@
 #include <csignal>
 #include <thread>
 
-#include "tests/integration/buffered_socket.h"
-#include "tests/integration/child_process.h"
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/buffered_socket.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
 #include "tests/unit/gateway/prometheus_text.h"
 
 namespace popgate::integration {

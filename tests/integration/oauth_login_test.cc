@@ -12,7 +12,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/child_process.h"
+#include "tests/integration/support/child_process.h"
 
 namespace popgate::integration {
 namespace {

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "protocol/sasl/base64.h"
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/corpus.h"
-#include "tests/integration/dovecot_oauth_server.h"
-#include "tests/integration/pop3_client.h"
-#include "tests/integration/popgate_process.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/dovecot_oauth_server.h"
+#include "tests/integration/support/pop3_client.h"
+#include "tests/integration/support/popgate_process.h"
 
 namespace popgate::integration {
 namespace {

@@ -13,13 +13,13 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/child_process.h"
-#include "tests/integration/corpus.h"
-#include "tests/integration/dovecot_oauth_server.h"
-#include "tests/integration/pop3_client.h"
-#include "tests/integration/popgate_process.h"
-#include "tests/integration/temp_dir.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/dovecot_oauth_server.h"
+#include "tests/integration/support/pop3_client.h"
+#include "tests/integration/support/popgate_process.h"
+#include "tests/integration/support/temp_dir.h"
 
 namespace popgate::integration {
 namespace {

@@ -2,8 +2,8 @@
 // Maildir: STAT, LIST, UIDL, every RETR byte for byte, and TOP.
 #include <gtest/gtest.h>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -1,8 +1,8 @@
 // RFC 2449 PIPELINING against the real upstream: many commands in one write are answered in order.
 #include <gtest/gtest.h>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

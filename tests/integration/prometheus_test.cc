@@ -20,11 +20,11 @@
 #include <thread>
 #include <vector>
 
-#include "tests/integration/buffered_socket.h"
-#include "tests/integration/child_process.h"
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/temp_dir.h"
+#include "tests/integration/support/buffered_socket.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/temp_dir.h"
 
 namespace popgate::integration {
 namespace {

@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <map>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/child_process.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/temp_dir.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/temp_dir.h"
 
 namespace popgate::integration {
 namespace {

@@ -10,9 +10,9 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

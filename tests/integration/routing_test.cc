@@ -4,11 +4,11 @@
 
 #include <filesystem>
 
-#include "tests/integration/corpus.h"
-#include "tests/integration/dovecot_server.h"
-#include "tests/integration/pop3_client.h"
-#include "tests/integration/popgate_process.h"
-#include "tests/integration/temp_dir.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/dovecot_server.h"
+#include "tests/integration/support/pop3_client.h"
+#include "tests/integration/support/popgate_process.h"
+#include "tests/integration/support/temp_dir.h"
 
 namespace popgate::integration {
 namespace {

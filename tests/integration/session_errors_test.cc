@@ -4,9 +4,9 @@
 
 #include <chrono>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -2,8 +2,8 @@
 // stops halfway is dropped at the handshake timeout, and popgate serves the next session.
 #include <gtest/gtest.h>
 
-#include "tests/integration/buffered_socket.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/buffered_socket.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <map>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/loopback.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

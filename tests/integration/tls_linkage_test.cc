@@ -2,7 +2,7 @@
 // both export the same symbols, and a mix crashes or silently uses the wrong library.
 #include <gtest/gtest.h>
 
-#include "tests/integration/child_process.h"
+#include "tests/integration/support/child_process.h"
 
 namespace popgate::integration {
 namespace {

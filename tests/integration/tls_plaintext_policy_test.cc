@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "tests/integration/loopback.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

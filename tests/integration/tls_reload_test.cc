@@ -5,7 +5,7 @@
 #include <csignal>
 #include <filesystem>
 
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

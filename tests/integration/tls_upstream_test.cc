@@ -2,8 +2,8 @@
 // certificates it must refuse (and why, in its log), and --upstream-insecure.
 #include <gtest/gtest.h>
 
-#include "tests/integration/byte_compare.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/byte_compare.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {

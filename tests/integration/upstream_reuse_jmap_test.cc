@@ -7,9 +7,9 @@
 #include <thread>
 
 #include "adapters/jmap/jmap_mailbox.h"
-#include "tests/integration/cyrus_server.h"
-#include "tests/integration/pop3_client.h"
-#include "tests/integration/popgate_process.h"
+#include "tests/integration/support/cyrus_server.h"
+#include "tests/integration/support/pop3_client.h"
+#include "tests/integration/support/popgate_process.h"
 
 namespace popgate::integration {
 namespace {

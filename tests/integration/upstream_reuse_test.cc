@@ -8,9 +8,9 @@
 #include <functional>
 #include <thread>
 
-#include "tests/integration/child_process.h"
-#include "tests/integration/corpus.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/child_process.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -7,9 +7,9 @@
 #include <functional>
 #include <thread>
 
-#include "tests/integration/corpus.h"
-#include "tests/integration/fake_imap_server.h"
-#include "tests/integration/mail_test.h"
+#include "tests/integration/support/corpus.h"
+#include "tests/integration/support/fake_imap_server.h"
+#include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {

@@ -14,10 +14,10 @@
 #include <set>
 #include <thread>
 
-#include "tests/integration/loopback.h"
-#include "tests/integration/mail_test.h"
-#include "tests/integration/sourced_client.h"
-#include "tests/integration/tls_mail_test.h"
+#include "tests/integration/support/loopback.h"
+#include "tests/integration/support/mail_test.h"
+#include "tests/integration/support/sourced_client.h"
+#include "tests/integration/support/tls_mail_test.h"
 
 namespace popgate::integration {
 namespace {
