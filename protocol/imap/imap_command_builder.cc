@@ -274,22 +274,23 @@ Command ImapCommandBuilder::authenticate_oauth(sasl::OAuthMechanism mechanism, s
 // RFC 3501 §6.3.1 SELECT, §6.3.2 EXAMINE.
 Command ImapCommandBuilder::select(std::string_view mailbox) {
   Command command = start(next_tag(), "SELECT");
-  command.parts.back().push_back(' ');
-  const std::string encoded = encode_mailbox(mailbox);
-  append_string(command, encoded);
+  append_mailbox(command, mailbox);
   finish(command);
-  command.summary = "SELECT " + summarize_string(encoded);
   return command;
 }
 
 Command ImapCommandBuilder::examine(std::string_view mailbox) {
   Command command = start(next_tag(), "EXAMINE");
+  append_mailbox(command, mailbox);
+  finish(command);
+  return command;
+}
+
+void ImapCommandBuilder::append_mailbox(Command& command, std::string_view mailbox) const {
   command.parts.back().push_back(' ');
   const std::string encoded = encode_mailbox(mailbox);
   append_string(command, encoded);
-  finish(command);
-  command.summary = "EXAMINE " + summarize_string(encoded);
-  return command;
+  command.summary.append(" ").append(summarize_string(encoded));
 }
 
 // RFC 3501 §6.4.8 UID FETCH; the UID set and items are protocol text built by the
@@ -325,11 +326,8 @@ Command ImapCommandBuilder::uid_expunge(std::string_view uid_set) {
 Command ImapCommandBuilder::uid_move(std::string_view uid_set, std::string_view mailbox) {
   Command command = start(next_tag(), "UID MOVE ");
   append_verbatim(command, uid_set);
-  command.parts.back().push_back(' ');
-  const std::string encoded = encode_mailbox(mailbox);
-  append_string(command, encoded);
+  append_mailbox(command, mailbox);
   finish(command);
-  command.summary.append(" ").append(summarize_string(encoded));
   return command;
 }
 
@@ -337,11 +335,8 @@ Command ImapCommandBuilder::uid_move(std::string_view uid_set, std::string_view 
 Command ImapCommandBuilder::uid_copy(std::string_view uid_set, std::string_view mailbox) {
   Command command = start(next_tag(), "UID COPY ");
   append_verbatim(command, uid_set);
-  command.parts.back().push_back(' ');
-  const std::string encoded = encode_mailbox(mailbox);
-  append_string(command, encoded);
+  append_mailbox(command, mailbox);
   finish(command);
-  command.summary.append(" ").append(summarize_string(encoded));
   return command;
 }
 

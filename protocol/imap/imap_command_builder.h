@@ -68,6 +68,8 @@ class ImapCommandBuilder {
   std::string next_tag();
   // Appends `value` to the command as an astring; starts a new part for a synchronising literal.
   void append_string(Command& command, std::string_view value) const;
+  // Appends " MAILBOX" (encoded as encode_mailbox does) to the command and to its summary.
+  void append_mailbox(Command& command, std::string_view mailbox) const;
 
   std::string tag_prefix_;
   uint64_t next_tag_number_ = 1;
