@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 
 #include "gateway/log.h"
@@ -108,11 +109,15 @@ TEST_F(Pop3SessionTest, WrongPasswordIsDelayedThenAuthErrorAndRetryWorks) {
   Client& client = connect();
   read_until(client, "\r\n");
   command(client, "USER alice");
+  const auto sent = std::chrono::steady_clock::now();
   send(client, "PASS wrong\r\n");
-  // Before the delay has passed the client has heard nothing.
-  run_until([] { return false; }, 50);
+  // The upstream has refused the password, and the delay holds the answer back: the client has
+  // heard nothing yet.
+  ASSERT_TRUE(run_until([&] { return upstream_.opens_answered == 1; }));
   EXPECT_EQ(client.io->written.substr(client.read_pos), "");
   EXPECT_EQ(read_until(client, "\r\n"), "-ERR [AUTH] Authentication failed.\r\n");
+  // Less a millisecond: the loop's clock, which times the delay, counts whole milliseconds.
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, std::chrono::milliseconds(149));
   EXPECT_FALSE(finished(client));
   command(client, "USER alice");
   EXPECT_EQ(command(client, "PASS secret"), "+OK Logged in.\r\n");
@@ -181,8 +186,9 @@ TEST_F(Pop3SessionTest, BackpressurePausesTheUpstreamUntilTheClientDrains) {
   client.io->auto_take = false;  // the client stops reading
   send(client, "RETR 1\r\n");
   ASSERT_TRUE(run_until([&] { return upstream_.paused; }));
-  // Paused just past the high watermark: nowhere near the whole message is queued.
-  run_until([] { return false; }, 30);
+  // Paused just past the high watermark, and it stays paused: given as many ticks as the fake
+  // takes to stream the whole body, nowhere near the whole message is queued.
+  turn_loop(body.size() / upstream_.chunk_size);
   size_t queued = client.io->written.size() - client.io->taken;
   EXPECT_LT(queued, client.io->watermarks.high + 2 * upstream_.chunk_size);
   EXPECT_LT(queued, body.size() / 4);

@@ -90,6 +90,7 @@ struct FakeUpstream {
   size_t chunk_size = 100;                        // bytes per on_body_chunk
   std::vector<std::vector<std::string>> commits;  // upstream ids of each commit
   std::vector<std::string> fetched;               // upstream ids fetched
+  size_t opens_answered = 0;                      // open() calls the upstream has answered
   size_t live_mailboxes = 0;                      // a gauge: constructed minus destroyed
   size_t max_fetch_chunks_while_paused = 0;
   bool paused = false;
@@ -107,6 +108,7 @@ class FakeMailbox final : public Mailbox {
 
   void open(Credentials credentials, OpenDone done) override {
     later([this, credentials = std::move(credentials), done = std::move(done)] {
+      ++upstream_.opens_answered;
       if (upstream_.open_failure) return done(make_error(*upstream_.open_failure, "scripted"));
       if (credentials.password.reveal() != upstream_.password)
         return done(make_error(ErrorKind::Auth, "bad password"));
