@@ -3,12 +3,10 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <map>
-#include <thread>
+#include <string>
 
 #include "gateway/io/tls_transport.h"
-#include "gateway/session/pop3_session.h"
 #include "protocol/sasl/base64.h"
 #include "tests/unit/gateway/prometheus_text.h"
 #include "tests/unit/gateway/session/session_fakes.h"
@@ -16,13 +14,8 @@
 namespace popgate {
 namespace {
 
-using testing::FakeMailboxFactory;
-using testing::FakeTransport;
-using testing::FakeUpstream;
 using testing::parse_prometheus_text;
 using testing::PrometheusText;
-using testing::read_written_until;
-using testing::run_loop_until;
 
 const std::map<std::string, std::string> kFamilies = {
     {"popgate_build_info", "gauge"},
@@ -152,37 +145,23 @@ TEST(MetricsTest, AnotherAdapterKindGetsItsOwnSeries) {
 
 // ---- Sessions driven through the fakes ----
 
-class SessionMetricsTest : public ::testing::Test {
+class SessionMetricsTest : public testing::SessionHarness {
  protected:
-  struct Client {
-    std::shared_ptr<FakeTransport::Shared> io = std::make_shared<FakeTransport::Shared>();
-    uint64_t id = 0;
-    size_t read_pos = 0;
-    size_t bytes_sent = 0;  // by the client
-  };
-
   SessionMetricsTest() {
     config_->auth_failure_delay_ms = 1;
     upstream_.messages = {
         {{"11", 22, "UIDL-A"}, "Subject: a\r\n\r\nbody one\r\n"},
         {{"12", 33, "UIDL-B"}, "Subject: b\r\n\r\n.leading dot\r\n.\r\n"},
     };
-    context_.on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
   }
 
   void TearDown() override {
-    for (auto& [id, session] : sessions_) session->shut_down();
-    ASSERT_TRUE(run_until([&] { return sessions_.empty() && upstream_.live_mailboxes == 0; }));
-    // Every gauge that counts things is back at zero once the things are gone.
+    // The harness checks that every gauge that counts things is back at zero once they are gone.
+    SessionHarness::TearDown();
     const PrometheusText text = scrape();
-    for (const auto& sample : text.samples) {
-      if (sample.name == "popgate_sessions_active" || sample.name == "popgate_upstream_connections_active") {
-        EXPECT_EQ(sample.value, 0) << sample.name << " "
-                                   << (sample.labels.empty() ? "" : sample.labels.begin()->second);
-      }
-    }
-    EXPECT_EQ(text.count("popgate_downstream_received_bytes_total"), static_cast<double>(client_bytes_));
-    EXPECT_EQ(text.count("popgate_downstream_sent_bytes_total"), static_cast<double>(server_bytes()));
+    EXPECT_EQ(text.count("popgate_downstream_received_bytes_total"),
+              static_cast<double>(bytes_from_clients()));
+    EXPECT_EQ(text.count("popgate_downstream_sent_bytes_total"), static_cast<double>(bytes_to_clients()));
   }
 
   PrometheusText scrape() {
@@ -191,60 +170,11 @@ class SessionMetricsTest : public ::testing::Test {
     return text;
   }
 
-  Client& connect() {
-    auto client = std::make_unique<Client>();
-    client->id = next_id_++;
-    auto session =
-        std::make_unique<Pop3Session>(context_, client->id, std::make_unique<FakeTransport>(client->io));
-    Pop3Session& started = *session;
-    sessions_.emplace(client->id, std::move(session));
-    started.start();
-    clients_.push_back(std::move(client));
-    return *clients_.back();
-  }
-
-  size_t server_bytes() const {
-    size_t n = 0;
-    for (const auto& client : clients_) n += client->io->written.size();
-    return n;
-  }
-
-  void send(Client& client, std::string_view bytes) {
-    ASSERT_NE(client.io->handler, nullptr) << "the session no longer reads";
-    client_bytes_ += bytes.size();
-    client.io->handler->on_data(bytes);
-  }
-
-  bool run_until(const std::function<bool()>& done, int timeout_ms = 3000) {
-    return run_loop_until(loop_, done, timeout_ms);
-  }
-
-  std::string read_until(Client& client, std::string_view until) {
-    return read_written_until(loop_, *client.io, client.read_pos, until);
-  }
-
-  std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {
-    send(client, std::string(line) + "\r\n");
-    return read_until(client, until);
-  }
-
   void login(Client& client, std::string_view user = "alice") {
     read_until(client, "\r\n");  // greeting
     EXPECT_EQ(command(client, "USER " + std::string(user)), "+OK\r\n");
     EXPECT_EQ(command(client, "PASS secret"), "+OK Logged in.\r\n");
   }
-
-  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
-  io::Loop loop_;
-  FakeUpstream upstream_;
-  FakeMailboxFactory factory_{loop_, upstream_};
-  MaildropLocks locks_;
-  std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  SessionContext context_{loop_, config_, factory_, locks_, nullptr, nullptr, &metrics_};
-  std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
-  std::vector<std::unique_ptr<Client>> clients_;
-  uint64_t next_id_ = 1;
-  size_t client_bytes_ = 0;
 };
 
 TEST_F(SessionMetricsTest, ASessionCountsItsCommandsMessagesAndUpstreamOperations) {
@@ -263,7 +193,7 @@ TEST_F(SessionMetricsTest, ASessionCountsItsCommandsMessagesAndUpstreamOperation
   text = scrape();
   EXPECT_EQ(text.count("popgate_upstream_connections_active", {{"adapter", "fake"}}), 1);
   EXPECT_EQ(command(client, "QUIT"), "+OK Logging out.\r\n");
-  ASSERT_TRUE(run_until([&] { return sessions_.empty(); }));
+  ASSERT_TRUE(run_until([&] { return all_finished(); }));
 
   text = scrape();
   auto commands = [&](const char* keyword, const char* result) {
@@ -347,7 +277,7 @@ TEST_F(SessionMetricsTest, UpstreamFailuresAreCountedByOperationAndClass) {
   EXPECT_EQ(command(client, "RETR 1"), "-ERR Message no longer exists upstream.\r\n");
   command(client, "DELE 2");
   EXPECT_EQ(command(client, "QUIT"), "-ERR [SYS/TEMP] Some deleted messages were not removed.\r\n");
-  ASSERT_TRUE(run_until([&] { return sessions_.empty(); }));
+  ASSERT_TRUE(run_until([&] { return all_finished(); }));
   const PrometheusText text = scrape();
   EXPECT_EQ(text.count("popgate_upstream_errors_total",
                        {{"adapter", "fake"}, {"operation", "fetch"}, {"class", "not_found"}}),
@@ -369,7 +299,7 @@ TEST_F(SessionMetricsTest, ADroppedSessionMidMessageLeavesNoGaugeUp) {
   send(client, "RETR 1\r\n");
   ASSERT_TRUE(run_until([&] { return upstream_.paused; }));
   client.io->handler->on_end(io::StreamEnd{false, "connection reset by peer"});
-  ASSERT_TRUE(run_until([&] { return sessions_.empty() && upstream_.live_mailboxes == 0; }));
+  ASSERT_TRUE(run_until([&] { return all_finished() && upstream_.live_mailboxes == 0; }));
   const PrometheusText text = scrape();
   EXPECT_EQ(text.count("popgate_sessions_active", {{"listener", "pop3"}}), 0);
   EXPECT_EQ(text.count("popgate_upstream_connections_active", {{"adapter", "fake"}}), 0);
@@ -381,8 +311,8 @@ TEST_F(SessionMetricsTest, ShutdownEndsTheCommandInFlightAsAnError) {
   read_until(client, "\r\n");
   command(client, "USER alice");
   send(client, "PASS secret\r\n");  // the open is in flight (the fake answers on a later tick)
-  sessions_.begin()->second->shut_down();
-  ASSERT_TRUE(run_until([&] { return sessions_.empty(); }));
+  session(client).shut_down();
+  ASSERT_TRUE(run_until([&] { return all_finished(); }));
   const PrometheusText text = scrape();
   EXPECT_EQ(text.count("popgate_commands_total", {{"command", "PASS"}, {"result", "err"}}), 1);
   EXPECT_EQ(text.count("popgate_commands_total", {{"command", "PASS"}, {"result", "ok"}}), 0);

@@ -2,78 +2,45 @@
 // identity off without a new upstream login, and the per-identity session cap with its release.
 #include <gtest/gtest.h>
 
-#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
 
-#include "gateway/limits/upstream_governor.h"
-#include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {
 
 using testing::FakeMailboxFactory;
-using testing::FakeTransport;
-using testing::FakeUpstream;
-using testing::read_written_until;
-using testing::run_loop_until;
 
 // Counts the upstream logins attempted (one Mailbox each).
 class CountingFactory final : public MailboxFactory {
  public:
-  explicit CountingFactory(MailboxFactory& inner) : inner_(inner) {}
+  explicit CountingFactory(std::unique_ptr<MailboxFactory> inner) : inner_(std::move(inner)) {}
   MailboxPtr create() override {
     ++created;
-    return inner_.create();
+    return inner_->create();
   }
   int created = 0;
 
  private:
-  MailboxFactory& inner_;
+  std::unique_ptr<MailboxFactory> inner_;
 };
 
-class Pop3SessionGovernorTest : public ::testing::Test {
+class Pop3SessionGovernorTest : public testing::SessionHarness {
  protected:
-  struct Client {
-    std::shared_ptr<FakeTransport::Shared> io = std::make_shared<FakeTransport::Shared>();
-    uint64_t id = 0;
-    size_t read_pos = 0;
-  };
-
-  Pop3SessionGovernorTest() {
+  Pop3SessionGovernorTest() : SessionHarness({.upstream_governor = true}) {
     config_->auth_failure_delay_ms = 1;
     config_->maildrop_lock = false;  // several sessions of one mailbox: the cap is what limits them
     config_->max_upstream_sessions_per_identity = 2;
     config_->upstream_backoff_ms = 60'000;  // longer than any test: "within the backoff" is certain
     upstream_.messages = {{{"11", 22, "UIDL-A"}, "Subject: a\r\n\r\nbody one\r\n"}};
-    context_.upstream_governor = &governor_;
-    context_.on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
   }
 
   void TearDown() override {
-    for (auto& [id, session] : sessions_) session->shut_down();
-    ASSERT_TRUE(run_loop_until(loop_, [&] { return sessions_.empty(); }));
-    EXPECT_TRUE(run_loop_until(loop_, [&] { return upstream_.live_mailboxes == 0; }));
+    SessionHarness::TearDown();
     // Every slot came back with its mailbox.
-    EXPECT_EQ(governor_.open_sessions(UpstreamGovernor::identity_key("default", "alice", "")), 0u);
-  }
-
-  Client connect() {
-    Client client;
-    client.id = next_id_++;
-    auto session =
-        std::make_unique<Pop3Session>(context_, client.id, std::make_unique<FakeTransport>(client.io));
-    Pop3Session& started = *session;
-    sessions_.emplace(client.id, std::move(session));
-    started.start();
-    read_written_until(loop_, *client.io, client.read_pos, "\r\n");  // greeting
-    return client;
-  }
-
-  std::string command(Client& client, std::string_view line) {
-    EXPECT_NE(client.io->handler, nullptr) << "the session no longer reads";
-    if (client.io->handler == nullptr) return {};
-    client.io->handler->on_data(std::string(line) + "\r\n");
-    return read_written_until(loop_, *client.io, client.read_pos, "\r\n");
+    EXPECT_EQ(upstream_governor_.open_sessions(UpstreamGovernor::identity_key("default", "alice", "")), 0u);
   }
 
   std::string login(Client& client, std::string_view user) {
@@ -87,28 +54,19 @@ class Pop3SessionGovernorTest : public ::testing::Test {
     return at == std::string::npos ? -1 : std::stod(text.substr(at + line_prefix.size() + 2));
   }
 
-  io::Loop loop_;
-  FakeUpstream upstream_;
-  FakeMailboxFactory fakes_{loop_, upstream_};
-  CountingFactory factory_{fakes_};
-  MaildropLocks locks_;
-  Metrics metrics_;
-  UpstreamGovernor governor_;
-  std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  SessionContext context_{loop_, config_, factory_, locks_, nullptr, nullptr, &metrics_, nullptr};
-  std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
-  uint64_t next_id_ = 1;
+  CountingFactory& factory_ =
+      use_factory(std::make_unique<CountingFactory>(std::make_unique<FakeMailboxFactory>(loop_, upstream_)));
 };
 
 TEST_F(Pop3SessionGovernorTest, AThrottledLoginBacksTheIdentityOffWithoutAskingTheUpstreamAgain) {
   upstream_.open_failure = ErrorKind::LoginDelay;  // what the adapters say for a throttling answer
-  Client client = connect();
+  Client& client = connect_and_read_greeting();
   EXPECT_TRUE(login(client, "alice").starts_with("-ERR [LOGIN-DELAY]"));
   EXPECT_EQ(factory_.created, 1);
   EXPECT_EQ(counter("popgate_upstream_throttled_total{adapter=\"fake\"}"), 1.0);
 
   upstream_.open_failure.reset();  // the upstream would take it now, but the backoff runs
-  Client again = connect();
+  Client& again = connect_and_read_greeting();
   EXPECT_TRUE(login(again, "ALICE").starts_with("-ERR [LOGIN-DELAY]"));
   EXPECT_EQ(factory_.created, 1);
   EXPECT_EQ(counter("popgate_upstream_backoff_refusals_total"), 1.0);
@@ -118,9 +76,9 @@ TEST_F(Pop3SessionGovernorTest, AThrottledLoginBacksTheIdentityOffWithoutAskingT
 }
 
 TEST_F(Pop3SessionGovernorTest, TheSessionOverTheCapGetsSysTempUntilOneEnds) {
-  Client first = connect();
-  Client second = connect();
-  Client third = connect();
+  Client& first = connect_and_read_greeting();
+  Client& second = connect_and_read_greeting();
+  Client& third = connect_and_read_greeting();
   EXPECT_TRUE(login(first, "alice").starts_with("+OK"));
   EXPECT_TRUE(login(second, "alice").starts_with("+OK"));
   EXPECT_TRUE(login(third, "alice").starts_with("-ERR [SYS/TEMP]"));
@@ -128,7 +86,7 @@ TEST_F(Pop3SessionGovernorTest, TheSessionOverTheCapGetsSysTempUntilOneEnds) {
   EXPECT_EQ(counter("popgate_upstream_sessions_capped_total"), 1.0);
 
   EXPECT_TRUE(command(first, "QUIT").starts_with("+OK"));
-  ASSERT_TRUE(run_loop_until(loop_, [&] { return upstream_.live_mailboxes == 1; }));
+  ASSERT_TRUE(run_until([&] { return upstream_.live_mailboxes == 1; }));
   EXPECT_TRUE(login(third, "alice").starts_with("+OK"));
   EXPECT_EQ(factory_.created, 3);
 }

@@ -4,9 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "gateway/log.h"
 #include "tests/unit/gateway/captured_stderr.h"
@@ -15,20 +13,8 @@
 namespace popgate {
 namespace {
 
-using testing::FakeMailboxFactory;
-using testing::FakeTransport;
-using testing::FakeUpstream;
-using testing::read_written_until;
-using testing::run_loop_until;
-
-class Pop3SessionTest : public ::testing::Test {
+class Pop3SessionTest : public testing::SessionHarness {
  protected:
-  struct Client {
-    std::shared_ptr<FakeTransport::Shared> io = std::make_shared<FakeTransport::Shared>();
-    uint64_t id = 0;
-    size_t read_pos = 0;
-  };
-
   Pop3SessionTest() {
     config_->listen.push_back({"127.0.0.1", 0});
     config_->auth_failure_delay_ms = 30;
@@ -39,71 +25,15 @@ class Pop3SessionTest : public ::testing::Test {
     };
   }
 
-  void TearDown() override {
-    // Every session finished and destroyed; no mailbox, lock or upstream work left behind.
-    for (auto& [id, session] : sessions_) session->shut_down();
-    ASSERT_TRUE(run_until([&] { return sessions_.empty(); }));
-    EXPECT_TRUE(run_until([&] { return upstream_.live_mailboxes == 0; }));
-    EXPECT_EQ(locks_.held(), 0u);
-  }
-
-  std::shared_ptr<const Config> config() { return config_; }
-
-  Client connect(bool loopback = true) {
-    if (!context_) {
-      context_ = std::make_unique<SessionContext>(
-          SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
-      context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
-    }
-    Client client;
-    client.id = next_id_++;
-    auto session = std::make_unique<Pop3Session>(*context_, client.id,
-                                                 std::make_unique<FakeTransport>(client.io, loopback));
-    Pop3Session& started = *session;
-    sessions_.emplace(client.id, std::move(session));
-    started.start();
-    return client;
-  }
-
-  void send(Client& client, std::string_view bytes) {
-    ASSERT_NE(client.io->handler, nullptr) << "the session no longer reads";
-    client.io->handler->on_data(bytes);
-  }
-
-  bool run_until(const std::function<bool()>& done, int timeout_ms = 3000) {
-    return run_loop_until(loop_, done, timeout_ms);
-  }
-
-  // Everything the client got since the last call, once it contains `until`.
-  std::string read_until(Client& client, std::string_view until) {
-    return read_written_until(loop_, *client.io, client.read_pos, until);
-  }
-
-  std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {
-    send(client, std::string(line) + "\r\n");
-    return read_until(client, until);
-  }
-
   void login(Client& client) {
     read_until(client, "\r\n");  // greeting
     EXPECT_EQ(command(client, "USER alice"), "+OK\r\n");
     EXPECT_EQ(command(client, "PASS secret"), "+OK Logged in.\r\n");
   }
-
-  bool finished(const Client& client) const { return sessions_.count(client.id) == 0; }
-
-  io::Loop loop_;
-  FakeUpstream upstream_;
-  FakeMailboxFactory factory_{loop_, upstream_};
-  MaildropLocks locks_;
-  std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  std::unique_ptr<SessionContext> context_;
-  std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
-  uint64_t next_id_ = 1;
 };
 
 TEST_F(Pop3SessionTest, GreetsListsAndQuitsWithoutDeleting) {
-  Client client = connect();
+  Client& client = connect();
   EXPECT_EQ(read_until(client, "\r\n"), "+OK popgate ready.\r\n");
   EXPECT_EQ(command(client, "USER alice"), "+OK\r\n");
   EXPECT_EQ(command(client, "PASS secret"), "+OK Logged in.\r\n");
@@ -118,7 +48,7 @@ TEST_F(Pop3SessionTest, GreetsListsAndQuitsWithoutDeleting) {
 }
 
 TEST_F(Pop3SessionTest, RetrStreamsDotStuffedCrlfBodies) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   EXPECT_EQ(command(client, "RETR 1", "\r\n.\r\n"), "+OK 22 octets\r\nSubject: a\r\n\r\nbody one\r\n.\r\n");
   EXPECT_EQ(command(client, "RETR 2", "\r\n.\r\n"),
@@ -128,14 +58,14 @@ TEST_F(Pop3SessionTest, RetrStreamsDotStuffedCrlfBodies) {
 
 TEST_F(Pop3SessionTest, TopSendsHeaderAndRequestedLines) {
   upstream_.messages[0].body = "Subject: a\r\n\r\nline 1\r\nline 2\r\nline 3\r\n";
-  Client client = connect();
+  Client& client = connect();
   login(client);
   EXPECT_EQ(command(client, "TOP 1 0", "\r\n.\r\n"), "+OK\r\nSubject: a\r\n\r\n.\r\n");
   EXPECT_EQ(command(client, "TOP 1 2", "\r\n.\r\n"), "+OK\r\nSubject: a\r\n\r\nline 1\r\nline 2\r\n.\r\n");
 }
 
 TEST_F(Pop3SessionTest, QuitDeletesExactlyTheMarkedMessagesByUpstreamId) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   EXPECT_EQ(command(client, "DELE 3"), "+OK Marked to be deleted.\r\n");
   EXPECT_EQ(command(client, "DELE 1"), "+OK Marked to be deleted.\r\n");
@@ -145,7 +75,7 @@ TEST_F(Pop3SessionTest, QuitDeletesExactlyTheMarkedMessagesByUpstreamId) {
 }
 
 TEST_F(Pop3SessionTest, DroppedConnectionDeletesNothing) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   EXPECT_EQ(command(client, "DELE 1"), "+OK Marked to be deleted.\r\n");
   client.io->handler->on_end(io::StreamEnd{false, "connection reset by peer"});
@@ -154,7 +84,7 @@ TEST_F(Pop3SessionTest, DroppedConnectionDeletesNothing) {
 }
 
 TEST_F(Pop3SessionTest, RsetThenQuitDeletesNothing) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "DELE 1");
   command(client, "DELE 2");
@@ -165,7 +95,7 @@ TEST_F(Pop3SessionTest, RsetThenQuitDeletesNothing) {
 
 TEST_F(Pop3SessionTest, FailedUpdateAnswersSysTempAndCloses) {
   upstream_.commit_failure = ErrorKind::Temporary;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "DELE 2");
   std::string reply = command(client, "QUIT");
@@ -176,14 +106,18 @@ TEST_F(Pop3SessionTest, FailedUpdateAnswersSysTempAndCloses) {
 
 TEST_F(Pop3SessionTest, WrongPasswordIsDelayedThenAuthErrorAndRetryWorks) {
   config_->auth_failure_delay_ms = 150;
-  Client client = connect();
+  Client& client = connect();
   read_until(client, "\r\n");
   command(client, "USER alice");
+  const auto sent = std::chrono::steady_clock::now();
   send(client, "PASS wrong\r\n");
-  // Before the delay has passed the client has heard nothing.
-  run_until([] { return false; }, 50);
+  // The upstream has refused the password, and the delay holds the answer back: the client has
+  // heard nothing yet.
+  ASSERT_TRUE(run_until([&] { return upstream_.opens_answered == 1; }));
   EXPECT_EQ(client.io->written.substr(client.read_pos), "");
   EXPECT_EQ(read_until(client, "\r\n"), "-ERR [AUTH] Authentication failed.\r\n");
+  // Less a millisecond: the loop's clock, which times the delay, counts whole milliseconds.
+  EXPECT_GE(std::chrono::steady_clock::now() - sent, std::chrono::milliseconds(149));
   EXPECT_FALSE(finished(client));
   command(client, "USER alice");
   EXPECT_EQ(command(client, "PASS secret"), "+OK Logged in.\r\n");
@@ -192,7 +126,7 @@ TEST_F(Pop3SessionTest, WrongPasswordIsDelayedThenAuthErrorAndRetryWorks) {
 
 TEST_F(Pop3SessionTest, UpstreamDownIsSysTemp) {
   upstream_.open_failure = ErrorKind::Temporary;
-  Client client = connect();
+  Client& client = connect();
   read_until(client, "\r\n");
   command(client, "USER alice");
   EXPECT_EQ(command(client, "PASS secret"), "-ERR [SYS/TEMP] Temporary failure, try again later.\r\n");
@@ -200,9 +134,9 @@ TEST_F(Pop3SessionTest, UpstreamDownIsSysTemp) {
 }
 
 TEST_F(Pop3SessionTest, SecondSessionForTheSameMailboxIsInUse) {
-  Client first = connect();
+  Client& first = connect();
   login(first);
-  Client second = connect();
+  Client& second = connect();
   read_until(second, "\r\n");
   command(second, "USER alice");
   EXPECT_EQ(command(second, "PASS secret"), "-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n");
@@ -214,16 +148,16 @@ TEST_F(Pop3SessionTest, SecondSessionForTheSameMailboxIsInUse) {
 
 TEST_F(Pop3SessionTest, LockCanBeTurnedOff) {
   config_->maildrop_lock = false;
-  Client first = connect();
+  Client& first = connect();
   login(first);
-  Client second = connect();
+  Client& second = connect();
   login(second);
   EXPECT_EQ(locks_.held(), 0u);
 }
 
 TEST_F(Pop3SessionTest, MessageGoneUpstreamIsErrAndSessionGoesOn) {
   upstream_.messages[1].gone = true;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   EXPECT_EQ(command(client, "RETR 2"), "-ERR Message no longer exists upstream.\r\n");
   EXPECT_EQ(command(client, "NOOP"), "+OK\r\n");
@@ -233,7 +167,7 @@ TEST_F(Pop3SessionTest, MessageGoneUpstreamIsErrAndSessionGoesOn) {
 TEST_F(Pop3SessionTest, FailureMidStreamDropsTheConnectionWithoutTerminator) {
   upstream_.messages[0].body = std::string(1000, 'x') + "\r\n";
   upstream_.fail_fetch_after_start = ErrorKind::Temporary;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "DELE 2");
   send(client, "RETR 1\r\n");
@@ -247,13 +181,14 @@ TEST_F(Pop3SessionTest, BackpressurePausesTheUpstreamUntilTheClientDrains) {
   std::string body;
   for (int i = 0; i < 2000; ++i) body += "line " + std::to_string(i) + "\r\n";
   upstream_.messages[0].body = body;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   client.io->auto_take = false;  // the client stops reading
   send(client, "RETR 1\r\n");
   ASSERT_TRUE(run_until([&] { return upstream_.paused; }));
-  // Paused just past the high watermark: nowhere near the whole message is queued.
-  run_until([] { return false; }, 30);
+  // Paused just past the high watermark, and it stays paused: given as many ticks as the fake
+  // takes to stream the whole body, nowhere near the whole message is queued.
+  turn_loop(body.size() / upstream_.chunk_size);
   size_t queued = client.io->written.size() - client.io->taken;
   EXPECT_LT(queued, client.io->watermarks.high + 2 * upstream_.chunk_size);
   EXPECT_LT(queued, body.size() / 4);
@@ -271,7 +206,7 @@ TEST_F(Pop3SessionTest, BackpressurePausesTheUpstreamUntilTheClientDrains) {
 
 TEST_F(Pop3SessionTest, IdleTimeoutLogsOutWithoutUpdate) {
   config_->idle_timeout_ms = 40;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "DELE 1");
   EXPECT_EQ(read_until(client, "\r\n"), "-ERR Disconnected for inactivity.\r\n");
@@ -280,16 +215,16 @@ TEST_F(Pop3SessionTest, IdleTimeoutLogsOutWithoutUpdate) {
 }
 
 TEST_F(Pop3SessionTest, PlaintextLoginRefusedFromTheNetworkUnlessAllowed) {
-  Client remote = connect(/*loopback=*/false);
+  Client& remote = connect(/*loopback=*/false);
   read_until(remote, "\r\n");
   EXPECT_TRUE(command(remote, "USER alice").starts_with("-ERR [AUTH]"));
   config_->allow_plaintext_auth = true;
-  Client allowed = connect(/*loopback=*/false);
+  Client& allowed = connect(/*loopback=*/false);
   login(allowed);
 }
 
 TEST_F(Pop3SessionTest, PipelinedCommandsAreAnsweredInOrderAroundARetr) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   send(client, "STAT\r\nRETR 2\r\nDELE 1\r\nLIST\r\nQUIT\r\n");
   std::string all = read_until(client, "+OK Logging out.\r\n");
@@ -304,7 +239,7 @@ TEST_F(Pop3SessionTest, PipelinedCommandsAreAnsweredInOrderAroundARetr) {
 }
 
 TEST_F(Pop3SessionTest, RepliesToPipelinedCommandsGoOutInOneWrite) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   const size_t writes_before = client.io->writes;
   send(client, "STAT\r\nLIST\r\nUIDL 2\r\nNOOP\r\nDELE 3\r\n");
@@ -321,10 +256,10 @@ TEST_F(Pop3SessionTest, RepliesToPipelinedCommandsGoOutInOneWrite) {
 }
 
 TEST_F(Pop3SessionTest, ShutdownClosesWithoutUpdate) {
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "DELE 1");
-  sessions_.at(client.id)->shut_down();
+  session(client).shut_down();
   EXPECT_EQ(read_until(client, "\r\n"), "-ERR [SYS/TEMP] Server shutting down.\r\n");
   ASSERT_TRUE(run_until([&] { return finished(client); }));
   EXPECT_TRUE(upstream_.commits.empty());
@@ -341,7 +276,7 @@ TEST_F(Pop3SessionTest, SessionCloseLogLineAccountsForTheSession) {
   const log::Format previous = log::format();
   log::set_format(log::Format::Json);
   testing::CapturedStderr captured;
-  Client client = connect();
+  Client& client = connect();
   login(client);
   command(client, "RETR 1", "\r\n.\r\n");
   command(client, "DELE 2");

@@ -1,4 +1,5 @@
-// In-memory stand-ins for a session's two peers: a client Transport and a scripted Mailbox.
+// In-memory stand-ins for a session's two peers (a client Transport and a scripted Mailbox), and
+// the SessionHarness that drives Pop3Sessions against them.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -6,15 +7,25 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "adapters/mailbox.h"
+#include "gateway/admin/metrics.h"
+#include "gateway/config/config.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/transport.h"
+#include "gateway/limits/auth_throttle.h"
+#include "gateway/limits/maildrop_lock.h"
+#include "gateway/limits/upstream_governor.h"
+#include "gateway/session/pop3_session.h"
+#include "tests/unit/gateway/prometheus_text.h"
 
 namespace popgate::testing {
 
@@ -79,6 +90,7 @@ struct FakeUpstream {
   size_t chunk_size = 100;                        // bytes per on_body_chunk
   std::vector<std::vector<std::string>> commits;  // upstream ids of each commit
   std::vector<std::string> fetched;               // upstream ids fetched
+  size_t opens_answered = 0;                      // open() calls the upstream has answered
   size_t live_mailboxes = 0;                      // a gauge: constructed minus destroyed
   size_t max_fetch_chunks_while_paused = 0;
   bool paused = false;
@@ -96,6 +108,7 @@ class FakeMailbox final : public Mailbox {
 
   void open(Credentials credentials, OpenDone done) override {
     later([this, credentials = std::move(credentials), done = std::move(done)] {
+      ++upstream_.opens_answered;
       if (upstream_.open_failure) return done(make_error(*upstream_.open_failure, "scripted"));
       if (credentials.password.reveal() != upstream_.password)
         return done(make_error(ErrorKind::Auth, "bad password"));
@@ -212,5 +225,187 @@ inline std::string read_written_until(io::Loop& loop, const FakeTransport::Share
   read_pos = end;
   return out;
 }
+
+// Drives Pop3Sessions, each on a FakeTransport, against a MailboxFactory: FakeMailboxFactory over
+// `upstream_` unless the fixture installs another with use_factory(). The one place a test
+// SessionContext is built.
+//
+// Members are declared so that nothing is destroyed before what refers to it: what a session (or
+// work the loop still holds for it, such as a retired mailbox) points at comes first, then the
+// loop, then what owns loop handles (the factory, the sessions). TearDown ends every session,
+// checks that nothing is left (no session, no mailbox, no maildrop lock, and the gauges for
+// active sessions and open upstream connections back at zero), then destroys the sessions and
+// the factory while the fakes a fixture owns, which the factory may refer to, still exist.
+class SessionHarness : public ::testing::Test {
+ protected:
+  // One client connection: its "network" and how far the test has read what the session wrote.
+  struct Client {
+    Client() = default;
+    Client(const Client&) = delete;  // a copy would read on from its own position
+    Client& operator=(const Client&) = delete;
+
+    std::shared_ptr<FakeTransport::Shared> io = std::make_shared<FakeTransport::Shared>();
+    uint64_t id = 0;
+    size_t read_pos = 0;
+    size_t bytes_sent = 0;  // by the client
+  };
+
+  // The limits a fixture looks at. Without them a session has no throttling beyond the fixed
+  // --auth-failure-delay and no per-identity upstream governor.
+  struct Collaborators {
+    bool auth_throttle = false;
+    bool upstream_governor = false;
+  };
+
+  SessionHarness() : SessionHarness(Collaborators{}) {}
+  explicit SessionHarness(Collaborators with) : with_(with) {}
+
+  void TearDown() override {
+    expect_nothing_left();
+    release();
+  }
+
+  // Replaces the factory; only before the first connect(). Returns the factory, which the
+  // harness owns.
+  template <typename Factory>
+  Factory& use_factory(std::unique_ptr<Factory> factory) {
+    EXPECT_TRUE(context_ == nullptr) << "the sessions already have their factory";
+    Factory& installed = *factory;
+    factory_ = std::move(factory);
+    return installed;
+  }
+
+  // A new session whose greeting the test has not read yet.
+  Client& connect(bool loopback = true) {
+    Client& client = clients_.emplace_back();
+    client.id = next_id_++;
+    auto session = std::make_unique<Pop3Session>(context(), client.id,
+                                                 std::make_unique<FakeTransport>(client.io, loopback));
+    Pop3Session& started = *session;
+    sessions_.emplace(client.id, std::move(session));
+    started.start();
+    return client;
+  }
+  Client& connect_and_read_greeting() {
+    Client& client = connect();
+    read_until(client, "\r\n");
+    return client;
+  }
+
+  // What the client sends; nothing if the session no longer reads.
+  void send(Client& client, std::string_view bytes) {
+    EXPECT_NE(client.io->handler, nullptr) << "the session no longer reads";
+    if (client.io->handler == nullptr) return;
+    client.bytes_sent += bytes.size();
+    client.io->handler->on_data(bytes);
+  }
+
+  // Everything the client got since the last read, once it contains `until`.
+  std::string read_until(Client& client, std::string_view until) {
+    return read_written_until(loop_, *client.io, client.read_pos, until);
+  }
+
+  // Sends `line` and CRLF; returns what came back up to `until` (empty if the session no longer reads).
+  std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {
+    if (client.io->handler == nullptr) {
+      ADD_FAILURE() << "the session no longer reads";
+      return {};
+    }
+    send(client, std::string(line) + "\r\n");
+    return read_until(client, until);
+  }
+
+  bool run_until(const std::function<bool()>& done, int timeout_ms = 3000) {
+    return run_loop_until(loop_, done, timeout_ms);
+  }
+  // Turns the loop `times` times without waiting: a fake upstream that does one step per tick
+  // (one chunk of a body) has had the chance to take that many steps.
+  void turn_loop(size_t times) {
+    for (size_t i = 0; i < times; ++i) loop_.run_nowait();
+  }
+
+  Pop3Session& session(const Client& client) { return *sessions_.at(client.id); }
+  bool finished(const Client& client) const { return sessions_.count(client.id) == 0; }
+  bool all_finished() const { return sessions_.empty(); }
+
+  size_t bytes_from_clients() const {
+    size_t n = 0;
+    for (const Client& client : clients_) n += client.bytes_sent;
+    return n;
+  }
+  size_t bytes_to_clients() const {
+    size_t n = 0;
+    for (const Client& client : clients_) n += client.io->written.size();
+    return n;
+  }
+
+  // Referred to by sessions and by what the loop may still hold for them: declared before it.
+  Metrics metrics_;
+  FakeUpstream upstream_;
+  MaildropLocks locks_;
+  AuthThrottle auth_throttle_;
+  UpstreamGovernor upstream_governor_;
+  std::shared_ptr<Config> config_ = std::make_shared<Config>();
+  io::Loop loop_;
+
+ private:
+  // Built at the first connect(), once the fixture has set up its factory and collaborators.
+  SessionContext& context() {
+    if (!context_) {
+      context_ = std::make_unique<SessionContext>(SessionContext{
+          .loop = loop_,
+          .config = config_,
+          .mailboxes = *factory_,
+          .locks = locks_,
+          .certificates = nullptr,  // no STLS, no implicit TLS
+          .on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); },
+          .metrics = &metrics_,
+          .auth_throttle = with_.auth_throttle ? &auth_throttle_ : nullptr,
+          .router = nullptr,  // every login goes to the factory
+          .upstream_governor = with_.upstream_governor ? &upstream_governor_ : nullptr,
+      });
+    }
+    return *context_;
+  }
+
+  void expect_nothing_left() {
+    for (auto& [id, session] : sessions_) session->shut_down();
+    ASSERT_TRUE(run_until([&] { return sessions_.empty(); })) << sessions_.size() << " sessions never ended";
+    // A session's mailbox, and the gauge token of its upstream connection, go on a later tick.
+    EXPECT_TRUE(run_until([&] { return upstream_.live_mailboxes == 0 && raised_gauges().empty(); }))
+        << upstream_.live_mailboxes << " fake mailboxes alive; gauges still up: " << raised_gauges();
+    EXPECT_EQ(locks_.held(), 0u);
+  }
+
+  // The gauges of things that end with their session, where they are not zero.
+  std::string raised_gauges() const {
+    std::string raised;
+    for (const PrometheusSample& sample : parse_prometheus_text(metrics_.serialize()).samples) {
+      if (sample.name != "popgate_sessions_active" && sample.name != "popgate_upstream_connections_active")
+        continue;
+      if (sample.value == 0) continue;
+      raised += sample.name;
+      for (const auto& [label, value] : sample.labels) raised += " " + label + "=" + value;
+      raised += " " + std::to_string(sample.value) + "; ";
+    }
+    return raised;
+  }
+
+  // The sessions (any a failure left) and the factory go now, before the fixture's own fakes,
+  // which the factory may refer to, and not with the harness after them.
+  void release() {
+    sessions_.clear();
+    context_.reset();
+    factory_.reset();
+    loop_.run_nowait();  // what they deferred (a mailbox let go of) runs while its fakes exist
+  }
+
+  const Collaborators with_;
+  std::unique_ptr<MailboxFactory> factory_ = std::make_unique<FakeMailboxFactory>(loop_, upstream_);
+  std::unique_ptr<SessionContext> context_;
+  std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
+  std::deque<Client> clients_;
+  uint64_t next_id_ = 1;
+};
 
 }  // namespace popgate::testing

@@ -7,15 +7,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
 
-#include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
 namespace {
 
-using testing::FakeTransport;
-using testing::read_written_until;
 using testing::run_loop_until;
 
 // The upstream's side: its messages, and what it was asked to do.
@@ -271,55 +270,23 @@ class PoolingFactory final : public MailboxFactory {
   UpstreamPool pool_;
 };
 
-class SessionReuseTest : public ::testing::Test {
+class SessionReuseTest : public testing::SessionHarness {
  protected:
-  struct Client {
-    std::shared_ptr<FakeTransport::Shared> io = std::make_shared<FakeTransport::Shared>();
-    uint64_t id = 0;
-    size_t read_pos = 0;
-  };
-
   SessionReuseTest() {
     config_->auth_failure_delay_ms = 10;
     upstream_.messages = {{"11", 100}, {"12", 200}};
-    context_ =
-        std::make_unique<SessionContext>(SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
-    context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
   }
 
-  void TearDown() override {
-    for (auto& [id, session] : sessions_) session->shut_down();
-    ASSERT_TRUE(run_loop_until(loop_, [&] { return sessions_.empty(); }));
-    EXPECT_EQ(locks_.held(), 0u);
-  }
-
-  Client connect() {
-    Client client;
-    client.id = next_id_++;
-    auto session =
-        std::make_unique<Pop3Session>(*context_, client.id, std::make_unique<FakeTransport>(client.io));
-    Pop3Session& started = *session;
-    sessions_.emplace(client.id, std::move(session));
-    started.start();
-    read_written_until(loop_, *client.io, client.read_pos, "\r\n");
-    return client;
-  }
-  std::string command(Client& client, std::string_view line, std::string_view until = "\r\n") {
-    EXPECT_NE(client.io->handler, nullptr);
-    if (client.io->handler == nullptr) return {};
-    client.io->handler->on_data(std::string(line) + "\r\n");
-    return read_written_until(loop_, *client.io, client.read_pos, until);
-  }
   std::string login(Client& client, std::string_view password) {
     command(client, "USER alice");
     return command(client, "PASS " + std::string(password));
   }
   bool finish(Client& client) {
-    return run_loop_until(loop_, [&] { return sessions_.count(client.id) == 0; });
+    return run_until([&] { return finished(client); });
   }
   // One whole polling session: login, STAT, QUIT.
   std::string poll(std::string_view password = "secret") {
-    Client client = connect();
+    Client& client = connect_and_read_greeting();
     std::string reply = login(client, password);
     if (reply.starts_with("+OK")) reply = command(client, "STAT");
     command(client, "QUIT");
@@ -327,14 +294,10 @@ class SessionReuseTest : public ::testing::Test {
     return reply;
   }
 
-  io::Loop loop_;
+  // Hides the harness's FakeUpstream, which these sessions do not use: they log in to this one.
   ScriptedUpstream upstream_;
-  PoolingFactory factory_{loop_, upstream_, {60'000, 10}};
-  MaildropLocks locks_;
-  std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  std::unique_ptr<SessionContext> context_;
-  std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
-  uint64_t next_id_ = 1;
+  PoolingFactory& factory_ =
+      use_factory(std::make_unique<PoolingFactory>(loop_, upstream_, UpstreamPoolSettings{60'000, 10}));
 };
 
 TEST_F(SessionReuseTest, ASecondSessionReusesTheLoginAndSeesAFreshSnapshot) {
@@ -349,7 +312,7 @@ TEST_F(SessionReuseTest, ASecondSessionReusesTheLoginAndSeesAFreshSnapshot) {
 }
 
 TEST_F(SessionReuseTest, DeletionsOfTheFirstSessionAreGoneInTheSecond) {
-  Client first = connect();
+  Client& first = connect_and_read_greeting();
   login(first, "secret");
   command(first, "DELE 1");
   EXPECT_EQ(command(first, "QUIT"), "+OK Logging out.\r\n");
@@ -360,7 +323,7 @@ TEST_F(SessionReuseTest, DeletionsOfTheFirstSessionAreGoneInTheSecond) {
 
 TEST_F(SessionReuseTest, AnotherPasswordMissesThePoolAndTheUpstreamJudgesIt) {
   poll();
-  Client client = connect();
+  Client& client = connect_and_read_greeting();
   EXPECT_EQ(login(client, "guess"), "-ERR [AUTH] Authentication failed.\r\n");
   EXPECT_EQ(upstream_.logins, 2u) << "the wrong password went upstream";
   EXPECT_EQ(upstream_.reopens, 0u);
@@ -370,14 +333,14 @@ TEST_F(SessionReuseTest, AnotherPasswordMissesThePoolAndTheUpstreamJudgesIt) {
 }
 
 TEST_F(SessionReuseTest, NothingIsParkedAfterADroppedClientOrAFailedUpdate) {
-  Client dropped = connect();
+  Client& dropped = connect_and_read_greeting();
   login(dropped, "secret");
   dropped.io->handler->on_end(io::StreamEnd{false, "connection reset by peer"});
   ASSERT_TRUE(finish(dropped));
   EXPECT_EQ(factory_.pool().parked(), 0u);
 
   upstream_.fail_commit = true;
-  Client failed = connect();
+  Client& failed = connect_and_read_greeting();
   login(failed, "secret");
   command(failed, "DELE 1");
   EXPECT_TRUE(command(failed, "QUIT").starts_with("-ERR [SYS/TEMP]"));
@@ -387,7 +350,7 @@ TEST_F(SessionReuseTest, NothingIsParkedAfterADroppedClientOrAFailedUpdate) {
 }
 
 TEST_F(SessionReuseTest, QuitBeforeLoginAndAFailedLoginParkNothing) {
-  Client client = connect();
+  Client& client = connect_and_read_greeting();
   EXPECT_EQ(login(client, "guess"), "-ERR [AUTH] Authentication failed.\r\n");
   command(client, "QUIT");
   ASSERT_TRUE(finish(client));
