@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""deploy/Dockerfile, checked without a Docker engine (none runs on the development machine):
-its instructions parse; the build stage installs the build part of scripts/install-deps.sh and
-builds without tests; every package it names exists in Debian (apt-cache show); and every shared
-library the built popgate needs (ldd) belongs (dpkg -S) to a runtime-stage package or to what
-debian:bookworm-slim already has (apt and its dependencies)."""
+"""deploy/Dockerfile, checked statically (check_image.py builds and runs it): its instructions
+parse; the build stage installs the build part of scripts/install-deps.sh (and ca-certificates for
+its bundle) and builds without tests; the runtime stage copies that bundle instead of installing
+ca-certificates, so that nothing it installs brings OpenSSL; every package it names exists in Debian
+(apt-cache show); and every shared library the built popgate needs (ldd) belongs (dpkg -S) to a
+runtime-stage package or to what debian:bookworm-slim already has (apt and its dependencies)."""
 
 import json
 import os
@@ -19,6 +20,14 @@ INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "
 # Packages of install-deps.sh that only the tests need (POPGATE_BUILD_TESTS=OFF in the image).
 TEST_ONLY_BUILD_PACKAGES = {"libgtest-dev", "googletest", "libclang-rt-14-dev"}
 BUILD_TOOLS = {"build-essential", "cmake", "pkg-config", "ninja-build", "node-llhttp"}
+# The build stage's one package beyond the build: its /etc/ssl/certs/ca-certificates.crt is copied
+# into the runtime stage, the default --upstream-ca.
+CA_BUNDLE_PACKAGE = "ca-certificates"
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# What must not reach the runtime image: OpenSSL (popgate links BoringSSL only; Debian's
+# ca-certificates depends on openssl, which brings libssl3) and any compiler.
+FORBIDDEN_RUNTIME_PACKAGES = {"openssl", "libssl3", "ca-certificates", "gcc", "gcc-12", "cpp", "g++",
+                              "build-essential", "clang", "clang-14"}
 
 
 def parse_dockerfile(text):
@@ -149,9 +158,10 @@ def main():
     build_packages = [p for _, k, rest in build if k == "RUN" for p in apt_installed(rest)]
     listed = install_deps_packages(root / "scripts/install-deps.sh")
     wanted = [p for p in listed if (p.endswith("-dev") or p in BUILD_TOOLS) and p not in TEST_ONLY_BUILD_PACKAGES]
+    wanted.append(CA_BUNDLE_PACKAGE)
     c.check(set(wanted) == set(build_packages),
-            f"build stage installs {sorted(build_packages)}, but the build part of scripts/install-deps.sh is "
-            f"{sorted(wanted)} (missing {sorted(set(wanted) - set(build_packages))}, "
+            f"build stage installs {sorted(build_packages)}, but the build part of scripts/install-deps.sh and "
+            f"{CA_BUNDLE_PACKAGE} are {sorted(wanted)} (missing {sorted(set(wanted) - set(build_packages))}, "
             f"extra {sorted(set(build_packages) - set(wanted))})")
     c.check("--no-install-recommends" in build_runs, "build stage: apt-get install without --no-install-recommends")
     c.check("-DPOPGATE_BUILD_TESTS=OFF" in build_runs, "build stage does not configure with -DPOPGATE_BUILD_TESTS=OFF")
@@ -160,9 +170,13 @@ def main():
 
     # ---- runtime stage ----
     runtime_packages = [p for _, k, rest in runtime if k == "RUN" for p in apt_installed(rest)]
-    for required in ("libuv1", "android-libboringssl", "libprometheus-cpp-core1.0", "ca-certificates"):
+    for required in ("libuv1", "android-libboringssl", "libprometheus-cpp-core1.0"):
         c.check(required in runtime_packages, f"runtime stage does not install {required}")
     c.check(not [p for p in runtime_packages if p.endswith("-dev")], f"runtime stage installs -dev packages: {runtime_packages}")
+    runtime_closure = dependency_closure(runtime_packages) if runtime_packages else set()
+    c.check(not runtime_closure & FORBIDDEN_RUNTIME_PACKAGES,
+            f"runtime stage installs {sorted(runtime_closure & FORBIDDEN_RUNTIME_PACKAGES)} "
+            f"(with the dependencies of {runtime_packages})")
     runtime_runs = " && ".join(rest for _, k, rest in runtime if k == "RUN")
     c.check("rm -rf /var/lib/apt/lists" in runtime_runs, "runtime stage keeps the apt lists")
     c.check(re.search(r"useradd .*--uid 10001", runtime_runs), "runtime stage does not create the user with uid 10001")
@@ -182,6 +196,8 @@ def main():
     copies = [rest.split() for _, k, rest in runtime if k == "COPY"]
     c.check(any(w[0] == "--from=build" and w[-1] == (entry[-1][0] if entry and entry[-1] else None) for w in copies),
             "the ENTRYPOINT binary is not copied from the build stage")
+    c.check(["--from=build", CA_BUNDLE, CA_BUNDLE] in copies,
+            f"the runtime stage does not copy {CA_BUNDLE} from the build stage")
     healthchecks = [rest for _, k, rest in runtime if k == "HEALTHCHECK"]
     if c.check(len(healthchecks) == 1, "runtime stage needs one HEALTHCHECK"):
         cmd = exec_form(healthchecks[0].split(" CMD ", 1)[-1])

@@ -16,7 +16,7 @@ OPTION = re.compile(r'\{"([a-z][a-z-]*)",\s*"([a-z][a-z_]*)",\s*Kind::(Value|Fla
 
 
 def option_table(config_cc):
-    """[(cli name, json name, kind)] from kOptions in gateway/config.cc."""
+    """[(cli name, json name, kind)] from kOptions in gateway/config/config.cc."""
     text = Path(config_cc).read_text()
     table = text[text.index("const Option kOptions[]"):]
     table = table[: table.index("\n};")]

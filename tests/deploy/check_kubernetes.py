@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The Kubernetes manifests hang together and follow the operations rules: probes on the admin
-port, the restricted security context, resources, a grace period that covers the drain, Services
-and monitors that select what exists, and ConfigMaps that match what the pods mount."""
+port, the restricted security context, resources and workers that match the CPU limit, a grace
+period that covers the drain, Services and monitors that select what exists, and ConfigMaps that
+match what the pods mount."""
 
 import json
+import math
 import re
 
 from deploy_lib import (Checker, all_containers, arguments, is_popgate_container, kubernetes_objects,
@@ -67,6 +69,23 @@ def prestop_seconds(container):
     if len(command) == 2 and command[0] in ("sleep", "/bin/sleep", "/usr/bin/sleep"):
         return int(command[1])
     return 0
+
+
+def cpu_cores(quantity):
+    """A Kubernetes CPU quantity ("2", 2, "500m", "1.5") in cores; None if it is none of those."""
+    text = str(quantity)
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(m?)", text)
+    if not m:
+        return None
+    return float(m.group(1)) / (1000 if m.group(2) else 1)
+
+
+def configured_workers(container, config):
+    """popgate's workers setting: POPGATE_WORKERS in the container's env over the config file."""
+    for env in container.get("env", []):
+        if env.get("name") == "POPGATE_WORKERS" and "value" in env:
+            return int(env["value"])
+    return config.get("workers")
 
 
 def labels_match(selector, labels):
@@ -134,6 +153,17 @@ def check_pod(c, path, owner, pod_spec, objects_by_kind):
         c.check(admin == f"0.0.0.0:{ADMIN_PORT}" or admin == f"[::]:{ADMIN_PORT}",
                 f"{cw}: ConfigMap {name} has admin {admin!r}; the kubelet's probes need 0.0.0.0:{ADMIN_PORT}")
         c.check(config.get("log_format", "json") == "json", f"{cw}: ConfigMap {name} should log JSON")
+        # Each event loop keeps at most one core busy: as many loops as the CPU limit allows,
+        # rounded up, as workers 0 would pick from cgroup v2's cpu.max. Set explicitly: without
+        # cpu.max (cgroup v1 nodes) workers 0 falls back to the node's CPUs.
+        workers = configured_workers(ct, config)
+        limit = cpu_cores(((ct.get("resources") or {}).get("limits") or {}).get("cpu"))
+        if c.check(isinstance(workers, int) and workers >= 1,
+                   f"{cw}: workers is {workers!r}; set it to the CPU limit rounded up (0 follows cpu.max, "
+                   "which cgroup v1 nodes do not have)") and limit:
+            c.check(workers == math.ceil(limit),
+                    f"{cw}: workers {workers} with a CPU limit of {limit:g}: expected {math.ceil(limit)} "
+                    "(one event loop per CPU of the limit, rounded up)")
         listen_ports = set()
         for address in config.get("listen", []) + config.get("listen_tls", []):
             listen_ports.add(int(address.rsplit(":", 1)[1]))
