@@ -228,7 +228,7 @@ void ImapConnection::fail(ErrorKind kind, std::string detail) {
   // Destroyed on the next tick: we may be inside one of its callbacks.
   transport_->set_handler(nullptr);
   transport_->stop_reading();
-  loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(transport_))] {});
+  loop_.deferred_delete(std::move(transport_));
   std::weak_ptr<bool> alive = alive_;
   if (done_) complete(make_error(kind, std::move(detail)));
   if (!alive.expired() && on_failure_) std::exchange(on_failure_, nullptr)();

@@ -132,7 +132,7 @@ void ImapMailbox::open(Credentials credentials, OpenDone done) {
 
 void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
   // Not destroyed inside its own callback: let it go on the next tick.
-  loop_.defer([operation = std::shared_ptr<io::ConnectOperation>(std::move(connecting_))] {});
+  loop_.deferred_delete(std::move(connecting_));
   if (!transport) return finish_open(transport.error());
   if (settings_.tls != UpstreamTls::Implicit) return start_session(std::move(transport).value());
   handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context,
@@ -143,7 +143,7 @@ void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
 void ImapMailbox::on_tls_ready(Status status) {
   if (!status) {
     // Not destroyed inside its own callback.
-    loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(handshaking_))] {});
+    loop_.deferred_delete(std::move(handshaking_));
     return finish_open(
         make_error(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail));
   }

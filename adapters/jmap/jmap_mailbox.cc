@@ -305,7 +305,7 @@ void JmapMailbox::download(const io::HttpUrl& url, BodySink& sink, Done done) {
     io::HttpResponseHead head = download_->head();
     Done done = download_->take_done();
     // Destroyed on the next tick: the HTTP layer may still hold the sink on its stack.
-    loop_.defer([retired = std::shared_ptr<Download>(std::move(download_))] {});
+    loop_.deferred_delete(std::move(download_));
     if (!status) return done(std::move(status));
     if (http_status == 200) return done(Ok{});
     if (http_status == 404 || http_status == 410) {

@@ -225,7 +225,7 @@ void HttpConnection::Impl::connect() {
 void HttpConnection::Impl::on_connected(uint64_t generation, Result<TransportPtr> result) {
   if (generation != generation_ || link_ != Link::Connecting) return;
   // Destroyed from the loop: this runs inside its callback.
-  loop_.defer([operation = std::shared_ptr<ConnectOperation>(std::move(connecting_))] {});
+  loop_.deferred_delete(std::move(connecting_));
   if (!result.ok()) {
     link_ = Link::Closed;
     return fail(result.error());
@@ -509,7 +509,7 @@ void HttpConnection::Impl::drop_connection(bool graceful) {
       transport_->stop_reading();
     }
     // Its callback may be on the stack: destroyed from the loop (an abort unless ended).
-    loop_.defer([transport = std::shared_ptr<Transport>(std::move(transport_))] {});
+    loop_.deferred_delete(std::move(transport_));
   }
 }
 
