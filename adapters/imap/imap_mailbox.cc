@@ -106,7 +106,7 @@ struct ImapMailbox::FetchState {
 ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings) : loop_(loop), settings_(settings) {}
 
 ImapMailbox::~ImapMailbox() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 bool ImapMailbox::has_capability(std::string_view name) const {
@@ -114,9 +114,9 @@ bool ImapMailbox::has_capability(std::string_view name) const {
 }
 
 void ImapMailbox::defer_done(Done done, Status status) {
-  std::weak_ptr<bool> alive = alive_;
-  loop_.defer([alive, done = std::move(done), status = std::move(status)]() mutable {
-    if (!alive.expired()) done(std::move(status));
+  loop_.defer([alive = alive_.watch(), done = std::move(done), status = std::move(status)]() mutable {
+    if (!alive) return;
+    done(std::move(status));
   });
 }
 
@@ -387,10 +387,9 @@ void ImapMailbox::set_lost_handler(std::function<void()> lost) {
 void ImapMailbox::reopen(OpenDone done) {
   open_done_ = std::move(done);
   if (!connection_ || connection_->failed()) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([this, alive] {
-      if (!alive.expired())
-        finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone"));
+    loop_.defer([this, alive = alive_.watch()] {
+      if (!alive) return;
+      finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone"));
     });
     return;
   }
@@ -433,17 +432,17 @@ void ImapMailbox::fetch_next_chunk() {
   }
   // The sink may destroy this mailbox from inside its callbacks: touch nothing afterwards then.
   auto deliver = [this](std::string_view bytes) {
-    std::weak_ptr<bool> alive = alive_;
+    io::Liveness::Watch alive = alive_.watch();
     FetchState* f = fetch_.get();
     if (!f->started) {
       f->started = true;
       f->sink->on_body_start();
-      if (alive.expired()) return;
+      if (!alive) return;
     }
     f->chunk_octets += bytes.size();
     if (f->wants_more && !bytes.empty()) {
       bool more = f->sink->on_body_chunk(bytes);
-      if (alive.expired()) return;
+      if (!alive) return;
       f->wants_more = more;
     }
   };

@@ -10,6 +10,7 @@
 
 #include "adapters/imap/imap_connection.h"
 #include "adapters/mailbox.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/tls_context.h"
 
@@ -91,7 +92,7 @@ class ImapMailbox final : public Mailbox {
   uint64_t exists_ = 0;
   Snapshot snapshot_;
   std::unique_ptr<FetchState> fetch_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 class ImapMailboxFactory final : public MailboxFactory {

@@ -89,7 +89,7 @@ class JmapMailbox::Download final : public io::HttpBodySink {
 JmapMailbox::JmapMailbox(io::Loop& loop, const JmapSettings& settings) : loop_(loop), settings_(settings) {}
 
 JmapMailbox::~JmapMailbox() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 io::HttpConnection& JmapMailbox::http_for(const io::HttpUrl& url) {
@@ -126,9 +126,9 @@ void JmapMailbox::open(Credentials credentials, OpenDone done) {
   if (credentials.kind == CredentialKind::BearerToken) {
     // RFC 6750 §2.1: an OAuth2 access token (AUTH XOAUTH2/OAUTHBEARER, or an OAuth2 client's).
     if (!is_b64token(credentials.password.reveal())) {
-      std::weak_ptr<bool> alive = alive_;
-      loop_.defer([this, alive] {
-        if (!alive.expired()) finish_open(make_error(ErrorKind::Auth, "the bearer token is not a b64token"));
+      loop_.defer([this, alive = alive_.watch()] {
+        if (!alive) return;
+        finish_open(make_error(ErrorKind::Auth, "the bearer token is not a b64token"));
       });
       return;
     }
@@ -275,9 +275,9 @@ void JmapMailbox::fetch(const MessageInfo& message, FetchKind, BodySink& sink, D
                                                        "message/rfc822", "message.eml"));
   }
   if (!url) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, done = std::move(done)] {
-      if (!alive.expired()) done(make_error(ErrorKind::Internal, "no download URL for the message"));
+    loop_.defer([alive = alive_.watch(), done = std::move(done)] {
+      if (!alive) return;
+      done(make_error(ErrorKind::Internal, "no download URL for the message"));
     });
     return;
   }
@@ -343,9 +343,8 @@ void JmapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
 
 void JmapMailbox::commit_batch(std::shared_ptr<CommitState> state) {
   if (state->next >= state->ids.size()) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, state] {
-      if (alive.expired()) return;
+    loop_.defer([alive = alive_.watch(), state] {
+      if (!alive) return;
       if (state->failed.empty()) return state->done(Ok{});
       std::string detail = std::to_string(state->failed.size()) + " of " + std::to_string(state->ids.size()) +
                            " messages were not removed (first: " + state->failed.front().second + ")";

@@ -11,6 +11,7 @@
 #include "adapters/jmap/jmap_protocol.h"
 #include "adapters/mailbox.h"
 #include "gateway/io/http_client.h"
+#include "gateway/io/liveness.h"
 
 namespace popgate {
 
@@ -67,7 +68,7 @@ class JmapMailbox final : public Mailbox {
   std::unordered_map<std::string, std::string> blob_ids_;  // email id -> blob id
   std::unique_ptr<Download> download_;
   io::HttpConnection* streaming_ = nullptr;  // the connection a download uses, for pause/resume
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 class JmapMailboxFactory final : public MailboxFactory {

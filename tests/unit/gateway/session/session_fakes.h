@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "adapters/mailbox.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/transport.h"
 
@@ -90,7 +91,7 @@ class FakeMailbox final : public Mailbox {
     ++upstream_.live_mailboxes;
   }
   ~FakeMailbox() override {
-    *alive_ = false;
+    alive_.revoke();
     --upstream_.live_mailboxes;
   }
 
@@ -144,9 +145,9 @@ class FakeMailbox final : public Mailbox {
 
  private:
   void later(std::function<void()> fn) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, fn = std::move(fn)] {
-      if (!alive.expired()) fn();
+    loop_.defer([alive = alive_.watch(), fn = std::move(fn)] {
+      if (!alive) return;
+      fn();
     });
   }
 
@@ -175,7 +176,7 @@ class FakeMailbox final : public Mailbox {
   size_t offset_ = 0;
   BodySink* sink_ = nullptr;
   Done done_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 class FakeMailboxFactory final : public MailboxFactory {
