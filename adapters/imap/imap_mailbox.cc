@@ -103,7 +103,8 @@ struct ImapMailbox::FetchState {
   uint64_t chunk_octets = 0;  // body octets the current command delivered
 };
 
-ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings) : loop_(loop), settings_(settings) {}
+ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings)
+    : MailboxBase(loop), settings_(settings) {}
 
 ImapMailbox::~ImapMailbox() {
   alive_.revoke();
@@ -111,13 +112,6 @@ ImapMailbox::~ImapMailbox() {
 
 bool ImapMailbox::has_capability(std::string_view name) const {
   return capabilities_.count(upper(name)) > 0;
-}
-
-void ImapMailbox::defer_done(Done done, Status status) {
-  loop_.defer([alive = alive_.watch(), done = std::move(done), status = std::move(status)]() mutable {
-    if (!alive) return;
-    done(std::move(status));
-  });
 }
 
 // ---------------------------------------------------------------- open
@@ -299,8 +293,8 @@ void ImapMailbox::select_mailbox() {
 }
 
 void ImapMailbox::take_snapshot() {
-  snapshot_.mailbox_key = "imap://" + lower(settings_.host) + ":" + std::to_string(settings_.port) + "/" +
-                          lower(credentials_.user) + "/" + settings_.policy.mailbox;
+  snapshot_.mailbox_key =
+      mailbox_key("imap", settings_.host, settings_.port, credentials_.user, settings_.policy.mailbox);
   if (exists_ == 0) return finish_open(std::move(snapshot_));
   auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
   // EXISTS is the peer's word: reserve no more than a sane mailbox, grow past it if real.
@@ -338,11 +332,8 @@ void ImapMailbox::take_snapshot() {
       });
 }
 
-void ImapMailbox::finish_open(Result<Snapshot> result) {
-  credentials_.password.wipe();
-  OpenDone done = std::move(open_done_);
-  open_done_ = nullptr;
-  if (done) done(std::move(result));
+void ImapMailbox::forget_login_secrets(bool) {
+  credentials_.password.wipe();  // whatever the outcome: the upstream session stays logged in
 }
 
 void ImapMailbox::note_untagged(const imap::Response& response) {
@@ -387,10 +378,8 @@ void ImapMailbox::set_lost_handler(std::function<void()> lost) {
 void ImapMailbox::reopen(OpenDone done) {
   open_done_ = std::move(done);
   if (!connection_ || connection_->failed()) {
-    loop_.defer([this, alive = alive_.watch()] {
-      if (!alive) return;
-      finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone"));
-    });
+    run_later(
+        [this] { finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone")); });
     return;
   }
   // A new SELECT, not NOOP and the old view: the server closes the previous selection and
@@ -612,37 +601,34 @@ void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done
       });
 }
 
+struct ImapMailbox::Sequence {
+  std::vector<imap::Command> commands;
+  size_t next = 0;
+  Done done;
+};
+
 void ImapMailbox::run_sequence(std::vector<imap::Command> commands, Done done) {
-  struct Sequence {
-    std::vector<imap::Command> commands;
-    size_t next = 0;
-    Done done;
-  };
   if (commands.empty()) return defer_done(std::move(done), Ok{});
-  auto sequence = std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)});
-  auto step = std::make_shared<std::function<void()>>();
-  // The step holds only a weak reference to itself, so the chain frees itself at the end.
-  std::weak_ptr<std::function<void()>> weak_step = step;
-  *step = [this, sequence, weak_step] {
-    if (sequence->next == sequence->commands.size()) return sequence->done(Ok{});
-    imap::Command command = std::move(sequence->commands[sequence->next++]);
-    std::string summary = command.summary;
-    CommandObserver observer;
-    observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
-    auto keep_alive = weak_step.lock();
-    connection_->run(std::move(command), std::move(observer),
-                     [sequence, keep_alive, summary](Result<imap::Response> result) {
-                       if (!result) return sequence->done(result.error());
-                       const imap::Response& response = result.value();
-                       if (response.status != imap::StatusKind::Ok) {
-                         ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary
-                                                                                  : ErrorKind::Protocol;
-                         return sequence->done(make_error(kind, summary + " failed: " + describe(response)));
-                       }
-                       (*keep_alive)();
-                     });
-  };
-  (*step)();
+  run_next(std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)}));
+}
+
+void ImapMailbox::run_next(std::shared_ptr<Sequence> sequence) {
+  if (sequence->next == sequence->commands.size()) return sequence->done(Ok{});
+  imap::Command command = std::move(sequence->commands[sequence->next++]);
+  std::string summary = command.summary;
+  CommandObserver observer;
+  observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
+  connection_->run(
+      std::move(command), std::move(observer), [this, sequence, summary](Result<imap::Response> result) {
+        if (!result) return sequence->done(result.error());
+        const imap::Response& response = result.value();
+        if (response.status != imap::StatusKind::Ok) {
+          ErrorKind kind =
+              response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
+          return sequence->done(make_error(kind, summary + " failed: " + describe(response)));
+        }
+        run_next(sequence);
+      });
 }
 
 }  // namespace popgate
