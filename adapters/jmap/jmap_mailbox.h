@@ -10,7 +10,7 @@
 
 #include "adapters/jmap/jmap_protocol.h"
 #include "adapters/mailbox_base.h"
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 
 namespace popgate {
 

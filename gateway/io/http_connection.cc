@@ -7,7 +7,7 @@
 // and nothing is touched once it failed. A dropped link revokes `link_alive_`, so a connect or
 // handshake callback of the old link finds it gone. Transports are detached (no handler) and
 // destroyed from the loop, never while one of their callbacks may be on the stack.
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 
 #include <algorithm>
 #include <cctype>
