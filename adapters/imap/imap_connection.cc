@@ -21,7 +21,7 @@ ImapConnection::ImapConnection(io::Loop& loop, io::TransportPtr transport, uint6
 }
 
 ImapConnection::~ImapConnection() {
-  *alive_ = false;
+  alive_.revoke();
   forget_sensitive_command();
   if (transport_ && !failed_) {
     // RFC 3501 §6.1.3: say goodbye; the transport flushes it and closes on its own.
@@ -40,9 +40,9 @@ void ImapConnection::await_greeting(CommandDone done) {
 void ImapConnection::run(imap::Command command, CommandObserver observer, CommandDone done) {
   if (failed_) {
     // Never complete inside the caller's stack.
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, done = std::move(done)] {
-      if (!alive.expired()) done(make_error(ErrorKind::Temporary, "upstream connection is gone"));
+    loop_.defer([alive = alive_.watch(), done = std::move(done)] {
+      if (!alive) return;
+      done(make_error(ErrorKind::Temporary, "upstream connection is gone"));
     });
     return;
   }
@@ -73,11 +73,10 @@ void ImapConnection::send_next_part() {
 void ImapConnection::start_tls(std::shared_ptr<io::TlsClientContext> context, const std::string& server_name,
                                uint64_t handshake_timeout_ms, std::function<void(Status)> done) {
   parser_ = imap::ImapResponseParser();
-  std::weak_ptr<bool> alive = alive_;
   transport_ = io::TlsTransport::connect(
       loop_, std::move(transport_), std::move(context), server_name, handshake_timeout_ms,
-      [this, alive, done = std::move(done)](Status status) {
-        if (alive.expired()) return;
+      [this, alive = alive_.watch(), done = std::move(done)](Status status) {
+        if (!alive) return;
         if (!status) fail(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail);
         done(std::move(status));
       });
@@ -111,7 +110,7 @@ void ImapConnection::arm_timeout() {
 void ImapConnection::on_data(std::string_view data) {
   if (failed_) return;
   if (phase_ != Phase::Idle && !paused_) arm_timeout();
-  std::weak_ptr<bool> alive = alive_;
+  io::Liveness::Watch alive = alive_.watch();
   parser_.feed(data);
   for (;;) {
     imap::ParseEvent event = parser_.next();
@@ -130,7 +129,7 @@ void ImapConnection::on_data(std::string_view data) {
       if (phase_ == Phase::Command && observer_.on_literal_end) observer_.on_literal_end();
     }
     // Any callback above may have destroyed this connection (and the parser's input with it).
-    if (alive.expired() || failed_) return;
+    if (!alive || failed_) return;
   }
 }
 
@@ -228,10 +227,11 @@ void ImapConnection::fail(ErrorKind kind, std::string detail) {
   // Destroyed on the next tick: we may be inside one of its callbacks.
   transport_->set_handler(nullptr);
   transport_->stop_reading();
-  loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(transport_))] {});
-  std::weak_ptr<bool> alive = alive_;
+  loop_.deferred_delete(std::move(transport_));
+  io::Liveness::Watch alive = alive_.watch();
   if (done_) complete(make_error(kind, std::move(detail)));
-  if (!alive.expired() && on_failure_) std::exchange(on_failure_, nullptr)();
+  if (!alive) return;
+  if (on_failure_) std::exchange(on_failure_, nullptr)();
 }
 
 }  // namespace popgate

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
@@ -98,8 +99,8 @@ class ImapConnection final : public io::TransportHandler {
   CommandDone done_;
   std::function<void(const imap::Response&)> unsolicited_;
   std::function<void()> on_failure_;
-  // Expires when this object dies, so a loop over parser events can stop if a callback destroyed it.
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Revoked when this object dies, so a loop over parser events can stop if a callback destroyed it.
+  io::Liveness alive_;
 };
 
 }  // namespace popgate

@@ -2,54 +2,25 @@
 #include "adapters/imap/imap_mailbox.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 
 #include "gateway/io/socket_address.h"
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 #include "protocol/common/ascii.h"
+#include "protocol/imap/imap_response_interpreter.h"
 
 namespace popgate {
 namespace {
 
 using ascii::iequals;
 using ascii::istarts_with;
-using ascii::lower;
 using ascii::upper;
-
-// The value of FETCH item `name` ("UID", "RFC822.SIZE"), or of the first item whose
-// name starts with `name` when it ends in '['.
-const imap::Value* fetch_item(const imap::Response& response, std::string_view name) {
-  if (response.values.empty() || response.values[0].kind != imap::ValueKind::List) return nullptr;
-  const auto& items = response.values[0].list;
-  bool prefix = !name.empty() && name.back() == '[';
-  for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    if (items[i].kind != imap::ValueKind::Atom) continue;
-    if (prefix ? istarts_with(items[i].text, name) : iequals(items[i].text, name)) return &items[i + 1];
-  }
-  return nullptr;
-}
 
 bool is_loopback_host(const std::string& host) {
   if (host == "localhost") return true;
   auto address = io::SocketAddress::from_numeric(io::HostPort{host, 0});
   return address && address->is_loopback();
-}
-
-std::optional<uint32_t> parse_u32(std::string_view text) {
-  uint32_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// "[UIDVALIDITY 3857529045]" arrives as code "UIDVALIDITY 3857529045".
-std::optional<uint32_t> code_number(std::string_view code, std::string_view name) {
-  if (!istarts_with(code, name) || code.size() <= name.size() + 1 || code[name.size()] != ' ')
-    return std::nullopt;
-  std::string_view rest = code.substr(name.size() + 1);
-  return parse_u32(rest.substr(0, rest.find(' ')));
 }
 
 std::string describe(const imap::Response& response) {
@@ -59,27 +30,10 @@ std::string describe(const imap::Response& response) {
   return log::sanitize(text, 200);
 }
 
-// The upstream sheds load or throttles this user: RFC 5530 [UNAVAILABLE] and [LIMIT], the
-// [THROTTLED] some servers send, and the uncoded texts of Exchange Online ("NO Server
-// Unavailable. 15") and Gmail ("Too many simultaneous connections").
-bool is_throttling(const imap::Response& response) {
-  for (std::string_view code : {"UNAVAILABLE", "LIMIT", "THROTTLED"}) {
-    if (istarts_with(response.code, code)) return true;
-  }
-  const std::string text = lower(response.text);
-  for (std::string_view phrase : {"server unavailable", "throttl", "too many"}) {
-    if (text.find(phrase) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// What a tagged NO means for the POP3 client (RFC 5530 response codes).
+// What a tagged NO means for the POP3 client: a transient refusal is [SYS/TEMP], whatever
+// else the command's failure would be.
 ErrorKind classify_no(const imap::Response& response, ErrorKind otherwise) {
-  if (is_throttling(response)) return ErrorKind::Temporary;
-  for (std::string_view temporary : {"UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", "OVERQUOTA"}) {
-    if (istarts_with(response.code, temporary)) return ErrorKind::Temporary;
-  }
-  return otherwise;
+  return imap::is_transient(response) ? ErrorKind::Temporary : otherwise;
 }
 
 }  // namespace
@@ -103,21 +57,15 @@ struct ImapMailbox::FetchState {
   uint64_t chunk_octets = 0;  // body octets the current command delivered
 };
 
-ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings) : loop_(loop), settings_(settings) {}
+ImapMailbox::ImapMailbox(io::Loop& loop, const ImapSettings& settings)
+    : MailboxBase(loop), settings_(settings) {}
 
 ImapMailbox::~ImapMailbox() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 bool ImapMailbox::has_capability(std::string_view name) const {
   return capabilities_.count(upper(name)) > 0;
-}
-
-void ImapMailbox::defer_done(Done done, Status status) {
-  std::weak_ptr<bool> alive = alive_;
-  loop_.defer([alive, done = std::move(done), status = std::move(status)]() mutable {
-    if (!alive.expired()) done(std::move(status));
-  });
 }
 
 // ---------------------------------------------------------------- open
@@ -132,7 +80,7 @@ void ImapMailbox::open(Credentials credentials, OpenDone done) {
 
 void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
   // Not destroyed inside its own callback: let it go on the next tick.
-  loop_.defer([operation = std::shared_ptr<io::ConnectOperation>(std::move(connecting_))] {});
+  loop_.deferred_delete(std::move(connecting_));
   if (!transport) return finish_open(transport.error());
   if (settings_.tls != UpstreamTls::Implicit) return start_session(std::move(transport).value());
   handshaking_ = io::TlsTransport::connect(loop_, std::move(transport).value(), settings_.tls_context,
@@ -143,7 +91,7 @@ void ImapMailbox::on_connected(Result<io::TransportPtr> transport) {
 void ImapMailbox::on_tls_ready(Status status) {
   if (!status) {
     // Not destroyed inside its own callback.
-    loop_.defer([retired = std::shared_ptr<io::Transport>(std::move(handshaking_))] {});
+    loop_.deferred_delete(std::move(handshaking_));
     return finish_open(
         make_error(ErrorKind::Temporary, "TLS with the upstream failed: " + status.error().detail));
   }
@@ -259,7 +207,7 @@ void ImapMailbox::login() {
       // A throttled login is [LOGIN-DELAY] for the client (RFC 2449 §8.1.1): retrying at once
       // only makes it worse. A refused token or password is [AUTH].
       const ErrorKind kind =
-          is_throttling(response) ? ErrorKind::LoginDelay : classify_no(response, ErrorKind::Auth);
+          imap::is_throttling(response) ? ErrorKind::LoginDelay : classify_no(response, ErrorKind::Auth);
       return finish_open(make_error(kind, "upstream refused the login: " + describe(response)));
     }
     if (response.status != imap::StatusKind::Ok) {
@@ -282,9 +230,8 @@ void ImapMailbox::select_mailbox() {
         if (!result) return finish_open(result.error());
         const imap::Response& response = result.value();
         if (response.status == imap::StatusKind::No) {
-          ErrorKind kind = istarts_with(response.code, "NONEXISTENT")
-                               ? ErrorKind::Permanent
-                               : classify_no(response, ErrorKind::Temporary);
+          ErrorKind kind = imap::is_nonexistent(response) ? ErrorKind::Permanent
+                                                          : classify_no(response, ErrorKind::Temporary);
           return finish_open(make_error(
               kind, "SELECT " + log::sanitize(settings_.policy.mailbox) + " failed: " + describe(response)));
         }
@@ -299,8 +246,8 @@ void ImapMailbox::select_mailbox() {
 }
 
 void ImapMailbox::take_snapshot() {
-  snapshot_.mailbox_key = "imap://" + lower(settings_.host) + ":" + std::to_string(settings_.port) + "/" +
-                          lower(credentials_.user) + "/" + settings_.policy.mailbox;
+  snapshot_.mailbox_key =
+      mailbox_key("imap", settings_.host, settings_.port, credentials_.user, settings_.policy.mailbox);
   if (exists_ == 0) return finish_open(std::move(snapshot_));
   auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
   // EXISTS is the peer's word: reserve no more than a sane mailbox, grow past it if real.
@@ -308,13 +255,9 @@ void ImapMailbox::take_snapshot() {
   CommandObserver observer;
   observer.on_untagged = [this, uids_and_sizes](const imap::Response& response) {
     if (response.name != "FETCH") return note_untagged(response);
-    const imap::Value* uid = fetch_item(response, "UID");
-    const imap::Value* size = fetch_item(response, "RFC822.SIZE");
     // A FETCH without both is an unsolicited flag update: not part of the listing.
-    if (!uid || !size || uid->kind != imap::ValueKind::Number || size->kind != imap::ValueKind::Number)
-      return;
-    if (uid->number == 0 || uid->number > UINT32_MAX) return;
-    uids_and_sizes->emplace_back(static_cast<uint32_t>(uid->number), size->number);
+    if (auto entry = imap::fetch_uid_and_size(response))
+      uids_and_sizes->emplace_back(entry->uid, entry->size);
   };
   connection_->run(
       connection_->builder().uid_fetch("1:*", "(UID RFC822.SIZE)"), std::move(observer),
@@ -338,34 +281,16 @@ void ImapMailbox::take_snapshot() {
       });
 }
 
-void ImapMailbox::finish_open(Result<Snapshot> result) {
-  credentials_.password.wipe();
-  OpenDone done = std::move(open_done_);
-  open_done_ = nullptr;
-  if (done) done(std::move(result));
+void ImapMailbox::forget_login_secrets(bool) {
+  credentials_.password.wipe();  // whatever the outcome: the upstream session stays logged in
 }
 
 void ImapMailbox::note_untagged(const imap::Response& response) {
-  if (response.name == "CAPABILITY") {
-    for (const auto& value : response.values) {
-      if (value.kind == imap::ValueKind::Atom) capabilities_.insert(upper(value.text));
-    }
-    return;
-  }
-  if (response.name == "EXISTS" && response.number) {
-    exists_ = *response.number;
-    return;
-  }
-  if (!response.status) return;
-  if (istarts_with(response.code, "CAPABILITY ")) {
-    std::string_view list = std::string_view(response.code).substr(11);
-    while (!list.empty()) {
-      auto space = list.find(' ');
-      if (space != 0) capabilities_.insert(upper(list.substr(0, space)));
-      if (space == std::string_view::npos) break;
-      list.remove_prefix(space + 1);
-    }
-  } else if (auto uidvalidity = code_number(response.code, "UIDVALIDITY")) {
+  if (auto capabilities = imap::announced_capabilities(response)) {
+    capabilities_.insert(capabilities->begin(), capabilities->end());
+  } else if (auto exists = imap::announced_exists(response)) {
+    exists_ = *exists;
+  } else if (auto uidvalidity = imap::announced_uidvalidity(response)) {
     if (uidvalidity_ == 0) {
       uidvalidity_ = *uidvalidity;
     } else if (*uidvalidity != uidvalidity_) {
@@ -387,11 +312,8 @@ void ImapMailbox::set_lost_handler(std::function<void()> lost) {
 void ImapMailbox::reopen(OpenDone done) {
   open_done_ = std::move(done);
   if (!connection_ || connection_->failed()) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([this, alive] {
-      if (!alive.expired())
-        finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone"));
-    });
+    run_later(
+        [this] { finish_open(make_error(ErrorKind::Temporary, "the parked upstream connection is gone")); });
     return;
   }
   // A new SELECT, not NOOP and the old view: the server closes the previous selection and
@@ -433,17 +355,17 @@ void ImapMailbox::fetch_next_chunk() {
   }
   // The sink may destroy this mailbox from inside its callbacks: touch nothing afterwards then.
   auto deliver = [this](std::string_view bytes) {
-    std::weak_ptr<bool> alive = alive_;
+    io::Liveness::Watch alive = alive_.watch();
     FetchState* f = fetch_.get();
     if (!f->started) {
       f->started = true;
       f->sink->on_body_start();
-      if (alive.expired()) return;
+      if (!alive) return;
     }
     f->chunk_octets += bytes.size();
     if (f->wants_more && !bytes.empty()) {
       bool more = f->sink->on_body_chunk(bytes);
-      if (alive.expired()) return;
+      if (!alive) return;
       f->wants_more = more;
     }
   };
@@ -452,7 +374,7 @@ void ImapMailbox::fetch_next_chunk() {
     if (response.name != "FETCH") return note_untagged(response);
     // A tiny body may come as a quoted string rather than a literal. NIL is how a server
     // says the message is gone from under its stale view (RFC 2180 §4.1.3): not a body.
-    const imap::Value* body = fetch_item(response, "BODY[");
+    const imap::Value* body = imap::fetch_item(response, "BODY[");
     if (body && body->kind == imap::ValueKind::String) {
       fetch_->got_body = true;
       deliver(body->text);
@@ -488,8 +410,7 @@ void ImapMailbox::fetch_next_chunk() {
       }
       return finish_fetch(Ok{});
     }
-    if (response.status == imap::StatusKind::No && !f.started &&
-        (istarts_with(response.code, "EXPUNGEISSUED") || istarts_with(response.code, "NONEXISTENT"))) {
+    if (response.status == imap::StatusKind::No && !f.started && imap::is_message_gone(response)) {
       return finish_fetch(make_error(ErrorKind::NotFound, "message is gone: " + describe(response)));
     }
     ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
@@ -526,7 +447,7 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
   std::vector<uint32_t> uids;
   uids.reserve(deleted.size());
   for (const auto& message : deleted) {
-    if (auto uid = parse_u32(message.upstream_id)) uids.push_back(*uid);
+    if (auto uid = imap::parse_number(message.upstream_id)) uids.push_back(*uid);
   }
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
@@ -589,11 +510,8 @@ void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done
   CommandObserver observer;
   observer.on_untagged = [this, flagged](const imap::Response& response) {
     if (response.name != "SEARCH") return note_untagged(response);
-    for (const auto& value : response.values) {
-      if (value.kind == imap::ValueKind::Number && value.number <= UINT32_MAX) {
-        flagged->push_back(static_cast<uint32_t>(value.number));
-      }
-    }
+    std::vector<uint32_t> uids = imap::search_uids(response);
+    flagged->insert(flagged->end(), uids.begin(), uids.end());
   };
   connection_->run(
       connection_->builder().uid_search("DELETED"), std::move(observer),
@@ -613,37 +531,34 @@ void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done
       });
 }
 
+struct ImapMailbox::Sequence {
+  std::vector<imap::Command> commands;
+  size_t next = 0;
+  Done done;
+};
+
 void ImapMailbox::run_sequence(std::vector<imap::Command> commands, Done done) {
-  struct Sequence {
-    std::vector<imap::Command> commands;
-    size_t next = 0;
-    Done done;
-  };
   if (commands.empty()) return defer_done(std::move(done), Ok{});
-  auto sequence = std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)});
-  auto step = std::make_shared<std::function<void()>>();
-  // The step holds only a weak reference to itself, so the chain frees itself at the end.
-  std::weak_ptr<std::function<void()>> weak_step = step;
-  *step = [this, sequence, weak_step] {
-    if (sequence->next == sequence->commands.size()) return sequence->done(Ok{});
-    imap::Command command = std::move(sequence->commands[sequence->next++]);
-    std::string summary = command.summary;
-    CommandObserver observer;
-    observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
-    auto keep_alive = weak_step.lock();
-    connection_->run(std::move(command), std::move(observer),
-                     [sequence, keep_alive, summary](Result<imap::Response> result) {
-                       if (!result) return sequence->done(result.error());
-                       const imap::Response& response = result.value();
-                       if (response.status != imap::StatusKind::Ok) {
-                         ErrorKind kind = response.status == imap::StatusKind::No ? ErrorKind::Temporary
-                                                                                  : ErrorKind::Protocol;
-                         return sequence->done(make_error(kind, summary + " failed: " + describe(response)));
-                       }
-                       (*keep_alive)();
-                     });
-  };
-  (*step)();
+  run_next(std::make_shared<Sequence>(Sequence{std::move(commands), 0, std::move(done)}));
+}
+
+void ImapMailbox::run_next(std::shared_ptr<Sequence> sequence) {
+  if (sequence->next == sequence->commands.size()) return sequence->done(Ok{});
+  imap::Command command = std::move(sequence->commands[sequence->next++]);
+  std::string summary = command.summary;
+  CommandObserver observer;
+  observer.on_untagged = [this](const imap::Response& response) { note_untagged(response); };
+  connection_->run(
+      std::move(command), std::move(observer), [this, sequence, summary](Result<imap::Response> result) {
+        if (!result) return sequence->done(result.error());
+        const imap::Response& response = result.value();
+        if (response.status != imap::StatusKind::Ok) {
+          ErrorKind kind =
+              response.status == imap::StatusKind::No ? ErrorKind::Temporary : ErrorKind::Protocol;
+          return sequence->done(make_error(kind, summary + " failed: " + describe(response)));
+        }
+        run_next(sequence);
+      });
 }
 
 }  // namespace popgate

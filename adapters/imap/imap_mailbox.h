@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "adapters/imap/imap_connection.h"
-#include "adapters/mailbox.h"
+#include "adapters/mailbox_base.h"
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/tls_context.h"
 
@@ -30,7 +30,7 @@ struct ImapSettings {
   MailboxPolicy policy;
 };
 
-class ImapMailbox final : public Mailbox {
+class ImapMailbox final : public MailboxBase {
  public:
   ImapMailbox(io::Loop& loop, const ImapSettings& settings);
   ~ImapMailbox() override;
@@ -64,20 +64,21 @@ class ImapMailbox final : public Mailbox {
   void after_login();
   void select_mailbox();
   void take_snapshot();
-  void finish_open(Result<Snapshot> result);
+  void forget_login_secrets(bool opened) override;
 
   void fetch_next_chunk();
   void finish_fetch(Status status);
 
+  // Runs the commands one after another; the first that fails ends the sequence with its error.
+  struct Sequence;
   void run_sequence(std::vector<imap::Command> commands, Done done);
+  void run_next(std::shared_ptr<Sequence> sequence);
   void expunge_marked(std::vector<uint32_t> uids, Done done);
   void check_no_foreign_deleted(std::vector<uint32_t> ours, Done done);
 
   void note_untagged(const imap::Response& response);
   bool has_capability(std::string_view name) const;
-  void defer_done(Done done, Status status);
 
-  io::Loop& loop_;
   ImapSettings settings_;
   io::ConnectOperationPtr connecting_;
   io::TransportPtr handshaking_;  // implicit TLS, until the handshake is done
@@ -85,24 +86,14 @@ class ImapMailbox final : public Mailbox {
   bool tls_active_ = false;
   std::set<std::string> capabilities_;  // upper case
   Credentials credentials_;
-  OpenDone open_done_;
   uint32_t uidvalidity_ = 0;
   bool uidvalidity_changed_ = false;
   uint64_t exists_ = 0;
   Snapshot snapshot_;
   std::unique_ptr<FetchState> fetch_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-class ImapMailboxFactory final : public MailboxFactory {
- public:
-  ImapMailboxFactory(io::Loop& loop, ImapSettings settings) : loop_(loop), settings_(std::move(settings)) {}
-  MailboxPtr create() override { return std::make_unique<ImapMailbox>(loop_, settings_); }
-
- private:
-  io::Loop& loop_;
-  ImapSettings settings_;
-};
+using ImapMailboxFactory = AdapterMailboxFactory<ImapMailbox, ImapSettings>;
 
 // RFC 1939 UIDL for an IMAP message: UID then UIDVALIDITY, 8 lower-case hex digits each.
 // The same as Dovecot's pop3_uidl_format = %08Xu%08Xv, so clients moving between a

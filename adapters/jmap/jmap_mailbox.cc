@@ -86,10 +86,11 @@ class JmapMailbox::Download final : public io::HttpBodySink {
   int status_ = 0;
 };
 
-JmapMailbox::JmapMailbox(io::Loop& loop, const JmapSettings& settings) : loop_(loop), settings_(settings) {}
+JmapMailbox::JmapMailbox(io::Loop& loop, const JmapSettings& settings)
+    : MailboxBase(loop), settings_(settings) {}
 
 JmapMailbox::~JmapMailbox() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 io::HttpConnection& JmapMailbox::http_for(const io::HttpUrl& url) {
@@ -126,10 +127,7 @@ void JmapMailbox::open(Credentials credentials, OpenDone done) {
   if (credentials.kind == CredentialKind::BearerToken) {
     // RFC 6750 §2.1: an OAuth2 access token (AUTH XOAUTH2/OAUTHBEARER, or an OAuth2 client's).
     if (!is_b64token(credentials.password.reveal())) {
-      std::weak_ptr<bool> alive = alive_;
-      loop_.defer([this, alive] {
-        if (!alive.expired()) finish_open(make_error(ErrorKind::Auth, "the bearer token is not a b64token"));
-      });
+      run_later([this] { finish_open(make_error(ErrorKind::Auth, "the bearer token is not a b64token")); });
       return;
     }
     authorization_ = SecretString("Bearer " + std::string(credentials.password.reveal()));
@@ -228,9 +226,8 @@ void JmapMailbox::list_page(uint64_t position) {
 
         jmap::sort_for_pop3(emails_);
         Snapshot snapshot;
-        snapshot.mailbox_key = "jmap://" + lower(settings_.session_url.host) + ":" +
-                               std::to_string(settings_.session_url.port) + "/" + lower(user_) + "/" +
-                               settings_.policy.mailbox;
+        snapshot.mailbox_key = mailbox_key("jmap", settings_.session_url.host, settings_.session_url.port,
+                                           user_, settings_.policy.mailbox);
         snapshot.messages.reserve(emails_.size());
         for (const auto& email : emails_) {
           blob_ids_[email.id] = email.blob_id;
@@ -241,11 +238,8 @@ void JmapMailbox::list_page(uint64_t position) {
       });
 }
 
-void JmapMailbox::finish_open(Result<Snapshot> result) {
-  OpenDone done = std::move(open_done_);
-  open_done_ = nullptr;
-  if (!result) authorization_.wipe();
-  if (done) done(std::move(result));
+void JmapMailbox::forget_login_secrets(bool opened) {
+  if (!opened) authorization_.wipe();  // an open mailbox authorizes every later request with it
 }
 
 // ---------------------------------------------------------------- reuse
@@ -275,11 +269,7 @@ void JmapMailbox::fetch(const MessageInfo& message, FetchKind, BodySink& sink, D
                                                        "message/rfc822", "message.eml"));
   }
   if (!url) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, done = std::move(done)] {
-      if (!alive.expired()) done(make_error(ErrorKind::Internal, "no download URL for the message"));
-    });
-    return;
+    return defer_done(std::move(done), make_error(ErrorKind::Internal, "no download URL for the message"));
   }
   // The blob of a destroyed Email may still download (Cyrus 3.6): ask first whether the
   // message is still there, so one another client removed is NotFound, as over IMAP.
@@ -305,7 +295,7 @@ void JmapMailbox::download(const io::HttpUrl& url, BodySink& sink, Done done) {
     io::HttpResponseHead head = download_->head();
     Done done = download_->take_done();
     // Destroyed on the next tick: the HTTP layer may still hold the sink on its stack.
-    loop_.defer([retired = std::shared_ptr<Download>(std::move(download_))] {});
+    loop_.deferred_delete(std::move(download_));
     if (!status) return done(std::move(status));
     if (http_status == 200) return done(Ok{});
     if (http_status == 404 || http_status == 410) {
@@ -343,9 +333,7 @@ void JmapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
 
 void JmapMailbox::commit_batch(std::shared_ptr<CommitState> state) {
   if (state->next >= state->ids.size()) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, state] {
-      if (alive.expired()) return;
+    run_later([state] {
       if (state->failed.empty()) return state->done(Ok{});
       std::string detail = std::to_string(state->failed.size()) + " of " + std::to_string(state->ids.size()) +
                            " messages were not removed (first: " + state->failed.front().second + ")";

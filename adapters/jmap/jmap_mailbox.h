@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "adapters/jmap/jmap_protocol.h"
-#include "adapters/mailbox.h"
-#include "gateway/io/http_client.h"
+#include "adapters/mailbox_base.h"
+#include "gateway/io/http_connection.h"
 
 namespace popgate {
 
@@ -21,7 +21,7 @@ struct JmapSettings {
   MailboxPolicy policy;
 };
 
-class JmapMailbox final : public Mailbox {
+class JmapMailbox final : public MailboxBase {
  public:
   JmapMailbox(io::Loop& loop, const JmapSettings& settings);
   ~JmapMailbox() override;
@@ -44,7 +44,7 @@ class JmapMailbox final : public Mailbox {
   void on_session(const io::HttpUrl& session_url, std::string_view body);
   void list_mailboxes();
   void list_page(uint64_t position);
-  void finish_open(Result<Snapshot> result);
+  void forget_login_secrets(bool opened) override;
   void download(const io::HttpUrl& url, BodySink& sink, Done done);
   void api_call(std::string body, BodyDone done);
   void commit_batch(std::shared_ptr<CommitState> state);
@@ -52,12 +52,10 @@ class JmapMailbox final : public Mailbox {
   io::HttpConnection& http_for(const io::HttpUrl& url);
   io::HttpRequest authorized(std::string method, std::string target) const;
 
-  io::Loop& loop_;
   JmapSettings settings_;
   std::map<std::string, std::unique_ptr<io::HttpConnection>> connections_;  // by origin
   SecretString authorization_;                                              // "Basic ..." header value
   std::string user_;
-  OpenDone open_done_;
   jmap::Session session_;
   io::HttpUrl api_url_;
   std::string download_template_;  // absolute
@@ -67,17 +65,8 @@ class JmapMailbox final : public Mailbox {
   std::unordered_map<std::string, std::string> blob_ids_;  // email id -> blob id
   std::unique_ptr<Download> download_;
   io::HttpConnection* streaming_ = nullptr;  // the connection a download uses, for pause/resume
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-class JmapMailboxFactory final : public MailboxFactory {
- public:
-  JmapMailboxFactory(io::Loop& loop, JmapSettings settings) : loop_(loop), settings_(std::move(settings)) {}
-  MailboxPtr create() override { return std::make_unique<JmapMailbox>(loop_, settings_); }
-
- private:
-  io::Loop& loop_;
-  JmapSettings settings_;
-};
+using JmapMailboxFactory = AdapterMailboxFactory<JmapMailbox, JmapSettings>;
 
 }  // namespace popgate

@@ -169,7 +169,7 @@ AdminServer::AdminServer(io::Loop& loop, const Metrics& metrics, ReadyFn ready, 
     : loop_(loop), metrics_(metrics), ready_(std::move(ready)), options_(options) {}
 
 AdminServer::~AdminServer() {
-  *alive_ = false;
+  alive_.revoke();
   listener_.reset();
   connections_.clear();  // each transport is destroyed: its connection is aborted
 }
@@ -202,9 +202,9 @@ void AdminServer::accept(io::TransportPtr transport) {
 }
 
 void AdminServer::remove(uint64_t id) {
-  std::weak_ptr<bool> alive = alive_;
-  loop_.defer([this, alive, id] {
-    if (!alive.expired()) connections_.erase(id);
+  loop_.defer([this, alive = alive_.watch(), id] {
+    if (!alive) return;
+    connections_.erase(id);
   });
 }
 

@@ -13,6 +13,7 @@
 
 #include "gateway/admin/metrics.h"
 #include "gateway/io/http_request_parser.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/socket_address.h"
 #include "gateway/io/tcp_listener.h"
@@ -64,7 +65,7 @@ class AdminServer {
   std::unique_ptr<io::TcpListener> listener_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 }  // namespace popgate

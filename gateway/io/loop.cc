@@ -5,6 +5,7 @@
 
 #include <cassert>
 #include <cstdlib>
+#include <optional>
 #include <utility>
 
 namespace popgate::io {
@@ -37,9 +38,9 @@ Loop::Loop() : read_buffer_(new char[kReadBufferSize]) {
 }
 
 Loop::~Loop() {
-  // Destroying deferred functions may destroy what they captured, which may defer more.
+  // Destroying deferred functions (and objects) may destroy what they hold, which may defer more.
   for (;;) {
-    std::vector<std::function<void()>> pending;
+    std::vector<Deferred> pending;
     {
       std::lock_guard lock(deferred_mutex_);
       pending.swap(deferred_);
@@ -84,14 +85,17 @@ void Loop::stop() {
 }
 
 void Loop::defer(std::function<void()> fn) {
-  if (!fn) return;
-  std::function<void()> dropped;  // destroyed outside the lock: it may defer in turn
+  if (fn) enqueue(Deferred{std::move(fn)});
+}
+
+void Loop::enqueue(Deferred item) {
+  std::optional<Deferred> dropped;  // destroyed outside the lock: it may defer in turn
   {
     std::lock_guard lock(deferred_mutex_);
     if (closing_) {
-      dropped = std::move(fn);
+      dropped = std::move(item);
     } else {
-      deferred_.push_back(std::move(fn));
+      deferred_.push_back(std::move(item));
     }
   }
   if (!dropped) uv_async_send(&deferred_handle_);
@@ -102,13 +106,16 @@ void Loop::on_deferred(uv_async_t* handle) {
 }
 
 bool Loop::run_deferred() {
-  std::vector<std::function<void()>> batch;
+  std::vector<Deferred> batch;
   {
     std::lock_guard lock(deferred_mutex_);
     batch.swap(deferred_);
   }
-  // Work deferred by this batch goes to the next iteration, after this batch.
-  for (auto& fn : batch) fn();
+  // Work deferred by this batch goes to the next iteration, after this batch. The objects to
+  // delete go with the batch, once all of its work has run.
+  for (auto& item : batch) {
+    if (item.work) item.work();
+  }
   return !batch.empty();
 }
 

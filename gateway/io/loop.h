@@ -17,7 +17,8 @@ class Loop {
   // Also sets SIGPIPE to ignored (if it still has the default action): a peer that
   // resets a connection must fail that write with EPIPE, not kill the process.
   Loop();
-  // Drops deferred work without running it, force-closes lingering connections, waits
+  // Drops deferred work without running it, destroys the objects queued for deletion
+  // (and those their destructors queue), force-closes lingering connections, waits
   // for libuv to finish with every request and closing handle, then closes the loop.
   ~Loop();
   Loop(const Loop&) = delete;
@@ -38,6 +39,18 @@ class Loop {
   // Safe to call from any thread; pending work alone does not keep run() from returning.
   void defer(std::function<void()> fn);
 
+  // Destroys `object` on the next loop iteration, never inside the current call stack: for an
+  // object one of whose callbacks may be running (Envoy's Dispatcher::deferredDelete). It goes
+  // after the work of its iteration has run, in the order queued; what its destructor queues in
+  // turn goes on a later iteration. ~Loop destroys whatever is still queued. Any thread, like defer().
+  template <typename T>
+  void deferred_delete(std::unique_ptr<T> object) {
+    static_assert(sizeof(T) > 0, "deferred_delete needs the complete type");
+    if (!object) return;
+    enqueue(
+        Deferred{nullptr, Doomed(object.release(), [](void* doomed) { delete static_cast<T*>(doomed); })});
+  }
+
   // One read buffer for every stream of this loop: read callbacks consume their data
   // before returning, so an idle connection holds no buffer of its own.
   std::span<char> read_buffer() { return {read_buffer_.get(), kReadBufferSize}; }
@@ -57,6 +70,14 @@ class Loop {
   void remove_lingering(Lingering* item) { lingering_.erase(item); }
 
  private:
+  // One queued item: work to run, or an object to destroy with its batch (deferred_delete).
+  using Doomed = std::unique_ptr<void, void (*)(void*)>;
+  struct Deferred {
+    std::function<void()> work;
+    Doomed doomed{nullptr, nullptr};
+  };
+
+  void enqueue(Deferred item);
   static void on_deferred(uv_async_t* handle);
   // Runs the work queued so far; false if there was none.
   bool run_deferred();
@@ -64,8 +85,8 @@ class Loop {
   uv_loop_t loop_;
   uv_async_t deferred_handle_;
   std::mutex deferred_mutex_;  // guards deferred_ and closing_
-  std::vector<std::function<void()>> deferred_;
-  bool closing_ = false;  // the destructor runs: defer() drops its work
+  std::vector<Deferred> deferred_;
+  bool closing_ = false;  // the destructor runs: what is queued now is dropped (destroyed) at once
   bool stop_requested_ = false;
   std::unordered_set<Lingering*> lingering_;
   std::unique_ptr<char[]> read_buffer_;

@@ -4,7 +4,7 @@
 // and SSL_read consume it. What BoringSSL writes into `network_out_` is handed to the inner
 // transport after every call that may produce some. Every SSL_get_error case is handled
 // where it can occur. The handler (and `done`) may destroy this object from inside any
-// callback, so each call into them is followed by a check of the `alive_` token.
+// callback, so each call into them is followed by a check of a watch on `alive_` (liveness.h).
 #include "gateway/io/tls_transport.h"
 
 #include <arpa/inet.h>
@@ -149,7 +149,7 @@ std::unique_ptr<TlsTransport> TlsTransport::connect(Loop& loop, TransportPtr inn
 }
 
 TlsTransport::~TlsTransport() {
-  *alive_ = false;
+  alive_.revoke();
   wipe(pending_plaintext_);
   // inner_ is destroyed first (declared last): an abort unless end() ran.
 }
@@ -197,9 +197,9 @@ void TlsTransport::on_inner_data(std::string_view ciphertext) {
     return;
   }
   if (!pending_plaintext_.empty()) {
-    std::shared_ptr<bool> alive = alive_;
+    Liveness::Watch alive = alive_.watch();
     encrypt_pending();
-    if (!*alive) return;
+    if (!alive) return;
   }
   read_plaintext();
 }
@@ -280,11 +280,11 @@ void TlsTransport::complete_handshake() {
   if (!want_reading_) inner_->stop_reading();
   encrypt_pending();  // a failure is reported from the loop, after `done`
 
-  std::shared_ptr<bool> alive = alive_;
+  Liveness::Watch alive = alive_.watch();
   HandshakeDone done = std::move(done_);
   done_ = nullptr;
   if (done) done(Ok{});
-  if (!*alive || state_ != State::Open || ending_) return;
+  if (!alive || state_ != State::Open || ending_) return;
 
   // Plaintext queued before the handshake may have passed the high watermark, then gone
   // to the inner transport without passing its own: the inner will not report the drain.
@@ -292,7 +292,7 @@ void TlsTransport::complete_handshake() {
     above_high_ = false;
     if (handler_ != nullptr) {
       handler_->on_drained();
-      if (!*alive || ending_) return;
+      if (!alive || ending_) return;
     }
   }
   // Application data may have come with the peer's last handshake flight.
@@ -315,7 +315,7 @@ void TlsTransport::fail_handshake(std::string reason) {
 }
 
 void TlsTransport::read_plaintext() {
-  std::shared_ptr<bool> alive = alive_;
+  Liveness::Watch alive = alive_.watch();
   std::span<char> buffer = loop_.read_buffer();
   const int capacity = static_cast<int>(std::min<size_t>(buffer.size(), INT_MAX));
   // The loop's read buffer is free: the ciphertext that pointed into it was copied into the BIO.
@@ -324,7 +324,7 @@ void TlsTransport::read_plaintext() {
     int rc = SSL_read(ssl_.get(), buffer.data(), capacity);
     if (rc > 0) {
       handler_->on_data({buffer.data(), static_cast<size_t>(rc)});
-      if (!*alive) return;
+      if (!alive) return;
       continue;
     }
     int error = SSL_get_error(ssl_.get(), rc);

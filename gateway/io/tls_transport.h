@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
@@ -127,7 +128,7 @@ class TlsTransport final : public Transport {
   bool write_failed_ = false;
   bool above_high_ = false;  // queued_bytes() passed the high watermark; on_drained is owed
   bool ending_ = false;      // end() was called
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
+  Liveness alive_;
   Timer handshake_timer_;
   Timer pump_timer_;
   std::unique_ptr<InnerEvents> events_;

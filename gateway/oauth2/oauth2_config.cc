@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "gateway/config/config.h"
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 #include "gateway/io/socket_address.h"
 
 namespace popgate::oauth2 {

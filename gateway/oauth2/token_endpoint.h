@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 #include "gateway/io/loop.h"
 #include "gateway/oauth2/client_assertion.h"
 #include "protocol/common/result.h"

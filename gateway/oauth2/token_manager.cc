@@ -41,16 +41,15 @@ namespace {
 // For an unknown client: the error arrives on the next tick unless the handle is gone.
 class DeferredError final : public PendingFetch {
  public:
-  DeferredError(io::Loop& loop, Error error, CredentialSource::Done done)
-      : cancelled_(std::make_shared<bool>(false)) {
-    loop.defer([cancelled = cancelled_, error = std::move(error), done = std::move(done)] {
-      if (!*cancelled) done(error);
+  DeferredError(io::Loop& loop, Error error, CredentialSource::Done done) {
+    loop.defer([alive = alive_.watch(), error = std::move(error), done = std::move(done)] {
+      if (!alive) return;
+      done(error);
     });
   }
-  ~DeferredError() override { *cancelled_ = true; }
 
  private:
-  std::shared_ptr<bool> cancelled_;
+  io::Liveness alive_;  // goes with the handle: then the error is never delivered
 };
 
 std::string login_hint(const std::string& client) {
@@ -62,11 +61,7 @@ std::string login_hint(const std::string& client) {
 OAuth2TokenManager::OAuth2TokenManager(io::Loop& loop, OAuth2Config config,
                                        std::shared_ptr<io::TlsClientContext> tls, Metrics* metrics,
                                        TokenManagerOptions options)
-    : loop_(loop),
-      tls_(std::move(tls)),
-      metrics_(metrics),
-      options_(std::move(options)),
-      alive_(std::make_shared<bool>(true)) {
+    : loop_(loop), tls_(std::move(tls)), metrics_(metrics), options_(std::move(options)) {
   if (!config.token_dir.empty()) store_ = std::make_unique<TokenStore>(loop_, config.token_dir);
   for (auto& [name, client] : config.clients) {
     auto state = std::make_shared<ClientState>();
@@ -81,7 +76,7 @@ OAuth2TokenManager::OAuth2TokenManager(io::Loop& loop, OAuth2Config config,
 }
 
 OAuth2TokenManager::~OAuth2TokenManager() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 uint64_t OAuth2TokenManager::now_ms() const {
@@ -163,9 +158,10 @@ void OAuth2TokenManager::start_refresh(const std::shared_ptr<ClientState>& state
   };
   if (!state->reload_refresh_token || !store_) {
     if (state->refresh_token.empty()) {
-      loop_.defer([this, weak = std::weak_ptr<ClientState>(state), alive = alive_] {
+      loop_.defer([this, weak = std::weak_ptr<ClientState>(state), alive = alive_.watch()] {
+        if (!alive) return;
         auto locked = weak.lock();
-        if (!*alive || !locked) return;
+        if (!locked) return;
         fail(*locked,
              make_error(ErrorKind::Temporary, "no refresh token stored; " + login_hint(locked->config.name)),
              false);

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "gateway/identity/credential_source.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
@@ -79,7 +80,7 @@ class OAuth2TokenManager {
   TokenManagerOptions options_;
   std::unique_ptr<TokenStore> store_;
   std::map<std::string, std::shared_ptr<ClientState>, std::less<>> clients_;
-  std::shared_ptr<bool> alive_;
+  io::Liveness alive_;
   uint64_t refreshes_started_ = 0;
 };
 

@@ -133,21 +133,22 @@ struct TokenStore::Pending {
 namespace {
 
 // One job for libuv's threadpool: `work` runs there, `after` on the loop thread unless the owner
-// (whose liveness `alive` tracks) is gone by then.
+// (that `alive` watches) is gone by then.
 struct ThreadpoolJob {
   uv_work_t request{};
   std::function<void()> work;
   std::function<void()> after;
-  std::shared_ptr<bool> alive;
+  io::Liveness::Watch alive;
 };
 
-void run_on_threadpool(io::Loop& loop, std::shared_ptr<bool> alive, std::function<void()> work,
+void run_on_threadpool(io::Loop& loop, io::Liveness::Watch alive, std::function<void()> work,
                        std::function<void()> after) {
   auto* job = new ThreadpoolJob{{}, std::move(work), std::move(after), std::move(alive)};
   job->request.data = job;
   auto finish = [](uv_work_t* request, int) {
     std::unique_ptr<ThreadpoolJob> owned(static_cast<ThreadpoolJob*>(request->data));
-    if (*owned->alive) owned->after();
+    if (!owned->alive) return;
+    owned->after();
   };
   int rc = uv_queue_work(
       loop.raw(), &job->request,
@@ -161,11 +162,10 @@ void run_on_threadpool(io::Loop& loop, std::shared_ptr<bool> alive, std::functio
 
 }  // namespace
 
-TokenStore::TokenStore(io::Loop& loop, std::string dir)
-    : loop_(loop), dir_(std::move(dir)), alive_(std::make_shared<bool>(true)) {}
+TokenStore::TokenStore(io::Loop& loop, std::string dir) : loop_(loop), dir_(std::move(dir)) {}
 
 TokenStore::~TokenStore() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 bool TokenStore::idle() const {
@@ -192,7 +192,8 @@ void TokenStore::start_next(const std::string& client) {
   pending.waiting_next.clear();
   auto status = std::make_shared<Status>(Ok{});
   run_on_threadpool(
-      loop_, alive_, [dir = dir_, client, token, status] { *status = write_token_file(dir, client, *token); },
+      loop_, alive_.watch(),
+      [dir = dir_, client, token, status] { *status = write_token_file(dir, client, *token); },
       [this, client, status] { finish_write(client, *status); });
 }
 
@@ -210,7 +211,7 @@ void TokenStore::load(const std::string& client,
                       std::function<void(Result<std::optional<SecretString>>)> done) {
   auto result = std::make_shared<Result<std::optional<SecretString>>>(std::optional<SecretString>());
   run_on_threadpool(
-      loop_, alive_, [dir = dir_, client, result] { *result = read_token_file(dir, client); },
+      loop_, alive_.watch(), [dir = dir_, client, result] { *result = read_token_file(dir, client); },
       [result, done = std::move(done)] { done(std::move(*result)); });
 }
 

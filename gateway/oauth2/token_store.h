@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
@@ -63,7 +64,7 @@ class TokenStore {
   io::Loop& loop_;
   std::string dir_;
   std::map<std::string, Pending, std::less<>> pending_;
-  std::shared_ptr<bool> alive_;
+  io::Liveness alive_;
 };
 
 }  // namespace popgate::oauth2

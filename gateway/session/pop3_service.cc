@@ -21,15 +21,14 @@ Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, M
 }
 
 Pop3Service::~Pop3Service() {
-  *alive_ = false;
+  alive_.revoke();
 }
 
 std::function<void(uint64_t)> Pop3Service::session_finished_callback() {
   return [this](uint64_t id) {
     // The session may be deep in its own call stack: destroy it on the next tick.
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([this, alive, id] {
-      if (alive.expired()) return;
+    loop_.defer([this, alive = alive_.watch(), id] {
+      if (!alive) return;
       sessions_.erase(id);
       if (draining_ && sessions_.empty()) finish_drain();
     });
@@ -108,9 +107,9 @@ uint64_t Pop3Service::drain(uint64_t timeout_ms, std::function<void(DrainOutcome
   for (auto& listener : listeners_) listener->close();
   if (sessions_.empty()) {
     // Nothing to wait for; still report on a later tick, as promised.
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([this, alive] {
-      if (!alive.expired() && sessions_.empty()) finish_drain();
+    loop_.defer([this, alive = alive_.watch()] {
+      if (!alive) return;
+      if (sessions_.empty()) finish_drain();
     });
   } else if (timeout_ms == 0) {
     shut_down_sessions();

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/io/liveness.h"
 #include "gateway/io/tcp_listener.h"
 #include "gateway/io/timer.h"
 #include "gateway/limits/admission_control.h"
@@ -103,7 +104,7 @@ class Pop3Service {
   std::function<void(DrainOutcome)> drained_;  // reset once called
   uint64_t drain_sessions_ = 0;                // live when the drain started
   uint64_t drain_shut_down_ = 0;               // of those, shut down by the timeout or a second signal
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 }  // namespace popgate

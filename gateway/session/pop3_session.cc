@@ -277,7 +277,7 @@ void Pop3Session::reopen_parked(Credentials&& credentials) {
         .field("user", user_)
         .field("reason", result.error().detail);
     // Not destroyed inside its own callback; the connection gauge carries over to the new one.
-    context_.loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox_))] {});
+    context_.loop.deferred_delete(std::move(mailbox_));
     action_ = "logging in upstream";
     mailbox_ = mailbox_source_->create();
     mailbox_->open(std::move(*fallback), [this](Result<Snapshot> opened) { on_opened(std::move(opened)); });
@@ -635,9 +635,13 @@ void Pop3Session::retire_mailbox() {
   if (!mailbox_) return;
   // Destroyed on the next tick (it may be calling us from deep inside itself), and the
   // upstream connection gauge goes down with it.
-  context_.loop.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox_)),
-                       counted = std::make_shared<GaugeToken>(std::move(upstream_connection_)),
-                       slot = std::make_shared<UpstreamGovernor::Slot>(std::move(upstream_slot_))] {});
+  struct Retired {
+    MailboxPtr mailbox;
+    GaugeToken counted;
+    UpstreamGovernor::Slot slot;
+  };
+  context_.loop.deferred_delete(std::make_unique<Retired>(
+      Retired{std::move(mailbox_), std::move(upstream_connection_), std::move(upstream_slot_)}));
 }
 
 }  // namespace popgate

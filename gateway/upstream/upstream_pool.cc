@@ -114,7 +114,7 @@ MailboxPtr UpstreamPool::take(const std::string& key) {
 void UpstreamPool::park(const std::string& key, MailboxPtr&& mailbox) {
   if (!mailbox) return;
   if (!mailbox->can_park()) {
-    loop_.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox))] {});
+    loop_.deferred_delete(std::move(mailbox));
     return;
   }
   const uint64_t id = next_id_++;
@@ -149,7 +149,7 @@ void UpstreamPool::drop(Entries::iterator entry, std::atomic<uint64_t>& counter,
   ++counter;
   if (log::enabled(log::Level::Debug))
     log::Line(log::Level::Debug, event).field("adapter", adapter_).field("parked", parked_.size());
-  loop_.defer([retired = std::shared_ptr<Mailbox>(std::move(mailbox))] {});
+  loop_.deferred_delete(std::move(mailbox));
 }
 
 void UpstreamPool::on_lost(uint64_t id) {

@@ -17,7 +17,7 @@
 
 #include "adapters/jmap/jmap_protocol.h"
 #include "adapters/jmap/retry_after.h"
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace popgate::fuzz {

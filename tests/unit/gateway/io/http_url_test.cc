@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 
 namespace popgate::io {
 namespace {

@@ -103,6 +103,82 @@ TEST(Loop, DestructorDropsDeferredWorkWithoutRunningIt) {
   EXPECT_EQ(token.use_count(), 1);
 }
 
+// Records its own destruction, and may queue more from its destructor.
+struct Doomed {
+  Doomed(std::vector<std::string>& log, std::string name, std::function<void()> on_destroy = {})
+      : log(log), name(std::move(name)), on_destroy(std::move(on_destroy)) {}
+  ~Doomed() {
+    log.push_back(name);
+    if (on_destroy) on_destroy();
+  }
+  std::vector<std::string>& log;
+  std::string name;
+  std::function<void()> on_destroy;
+};
+
+TEST(Loop, DeferredDeleteDestroysOnTheNextIterationAfterItsWork) {
+  Loop loop;
+  std::vector<std::string> log;
+  loop.defer([&] { log.push_back("work before"); });
+  loop.deferred_delete(std::make_unique<Doomed>(log, "doomed"));
+  loop.defer([&] { log.push_back("work after"); });
+  EXPECT_TRUE(log.empty());  // not inside the call
+  loop.run_nowait();
+  EXPECT_EQ(log, (std::vector<std::string>{"work before", "work after", "doomed"}));
+}
+
+TEST(Loop, DeferredDeletesOfOneIterationGoInOrder) {
+  Loop loop;
+  std::vector<std::string> log;
+  loop.deferred_delete(std::make_unique<Doomed>(log, "first"));
+  loop.deferred_delete(std::make_unique<Doomed>(log, "second"));
+  loop.deferred_delete(std::unique_ptr<Doomed>());  // nothing to delete: ignored
+  loop.deferred_delete(std::make_unique<Doomed>(log, "third"));
+  loop.run();
+  EXPECT_EQ(log, (std::vector<std::string>{"first", "second", "third"}));
+}
+
+TEST(Loop, DeferredDeleteQueuedByADestructorRunsOnALaterIteration) {
+  Loop loop;
+  std::vector<std::string> log;
+  loop.deferred_delete(std::make_unique<Doomed>(log, "outer", [&] {
+    loop.deferred_delete(std::make_unique<Doomed>(log, "inner"));
+    loop.defer([&] { log.push_back("work queued with inner"); });
+  }));
+  loop.run();
+  // "inner" goes with the batch after "outer"'s, once that batch's work has run.
+  EXPECT_EQ(log, (std::vector<std::string>{"outer", "work queued with inner", "inner"}));
+}
+
+TEST(Loop, DeferredDeleteThroughABasePointerRunsTheDerivedDestructor) {
+  struct Base {
+    virtual ~Base() = default;
+  };
+  struct Derived : Base {
+    explicit Derived(bool& destroyed) : destroyed(destroyed) {}
+    ~Derived() override { destroyed = true; }
+    bool& destroyed;
+  };
+  Loop loop;
+  bool destroyed = false;
+  loop.deferred_delete(std::unique_ptr<Base>(std::make_unique<Derived>(destroyed)));
+  loop.run();
+  EXPECT_TRUE(destroyed);
+}
+
+TEST(Loop, DestructorDeletesWhatIsQueuedForDeletion) {
+  std::vector<std::string> log;
+  {
+    Loop loop;
+    loop.deferred_delete(std::make_unique<Doomed>(log, "queued", [&] {
+      // Queued while the loop closes: deleted all the same.
+      loop.deferred_delete(std::make_unique<Doomed>(log, "queued by its destructor"));
+    }));
+    EXPECT_TRUE(log.empty());
+  }
+  EXPECT_EQ(log, (std::vector<std::string>{"queued", "queued by its destructor"}));
+}
+
 TEST(Timer, FiresOnceAfterTheTimeout) {
   Loop loop;
   Timer timer(loop);

@@ -1,7 +1,7 @@
 // ScriptedHttpServer: an HTTP/1.1 server on 127.0.0.1 port 0, in the test's own loop, that cuts
 // each request (head, and a body by Content-Length) and answers it with what `respond` returns.
 // The scripted peer of the tests that need a whole HTTP conversation (a JMAP server, an OAuth2
-// token endpoint); http_client_test.cc's FakeHttpServer is the raw-bytes one.
+// token endpoint); http_connection_test.cc's FakeHttpServer is the raw-bytes one.
 #pragma once
 
 #include <algorithm>

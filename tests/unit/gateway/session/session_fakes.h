@@ -19,6 +19,7 @@
 #include "adapters/mailbox.h"
 #include "gateway/admin/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/transport.h"
 #include "gateway/limits/auth_throttle.h"
@@ -102,7 +103,7 @@ class FakeMailbox final : public Mailbox {
     ++upstream_.live_mailboxes;
   }
   ~FakeMailbox() override {
-    *alive_ = false;
+    alive_.revoke();
     --upstream_.live_mailboxes;
   }
 
@@ -157,9 +158,9 @@ class FakeMailbox final : public Mailbox {
 
  private:
   void later(std::function<void()> fn) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, fn = std::move(fn)] {
-      if (!alive.expired()) fn();
+    loop_.defer([alive = alive_.watch(), fn = std::move(fn)] {
+      if (!alive) return;
+      fn();
     });
   }
 
@@ -188,7 +189,7 @@ class FakeMailbox final : public Mailbox {
   size_t offset_ = 0;
   BodySink* sink_ = nullptr;
   Done done_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 class FakeMailboxFactory final : public MailboxFactory {

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "gateway/io/liveness.h"
+#include "gateway/session/pop3_session.h"
 #include "tests/unit/gateway/session/session_fakes.h"
 
 namespace popgate {
@@ -37,7 +39,7 @@ class ParkableMailbox final : public Mailbox {
     ++upstream_.live;
   }
   ~ParkableMailbox() override {
-    *alive_ = false;
+    alive_.revoke();
     --upstream_.live;
   }
 
@@ -94,9 +96,9 @@ class ParkableMailbox final : public Mailbox {
     return snapshot;
   }
   void later(std::function<void()> fn) {
-    std::weak_ptr<bool> alive = alive_;
-    loop_.defer([alive, fn = std::move(fn)] {
-      if (!alive.expired()) fn();
+    loop_.defer([alive = alive_.watch(), fn = std::move(fn)] {
+      if (!alive) return;
+      fn();
     });
   }
 
@@ -106,7 +108,7 @@ class ParkableMailbox final : public Mailbox {
   bool busy_ = false;
   bool lost_connection_ = false;
   std::function<void()> lost_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Liveness alive_;
 };
 
 Credentials credentials(std::string user, std::string password,

@@ -2,7 +2,7 @@
 // in the test's own loop. It is a fake on purpose: it scripts the faults a real server only
 // shows by accident (closing a kept-alive connection, stalling, cutting a body short, talking
 // garbage) and records the exact request bytes it received.
-#include "gateway/io/http_client.h"
+#include "gateway/io/http_connection.h"
 
 #include <gtest/gtest.h>
 

@@ -1,17 +1,20 @@
 // HttpConnection: one HTTP/1.1 exchange at a time over a kept-alive TCP or TLS connection,
 // parsed by HttpResponseParser.
 //
-// Lifetime: the caller's callbacks (sink, done) may destroy the HttpConnection; every call
-// into them is followed by a check of the `alive_` token and nothing is touched after it
-// turned false. Transports are detached (no handler) and destroyed from the loop, never
-// while one of their callbacks may be on the stack.
-#include "gateway/io/http_client.h"
+// Lifetime: one cancellation scheme, Liveness watches (liveness.h), at three scopes. The
+// caller's callbacks (sink, done) may destroy the HttpConnection (`alive_`) or, from a sink
+// callback, end the exchange (`Exchange::alive`): every call into them is followed by a check
+// and nothing is touched once it failed. A dropped link revokes `link_alive_`, so a connect or
+// handshake callback of the old link finds it gone. Transports are detached (no handler) and
+// destroyed from the loop, never while one of their callbacks may be on the stack.
+#include "gateway/io/http_connection.h"
 
 #include <algorithm>
 #include <cctype>
 #include <utility>
 
 #include "gateway/io/http_response_parser.h"
+#include "gateway/io/liveness.h"
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_transport.h"
@@ -89,7 +92,7 @@ class HttpConnection::Impl final : public TransportHandler {
         resume_timer_(loop) {}
 
   ~Impl() override {
-    *alive_ = false;
+    alive_.revoke();
     drop_connection(false);
   }
 
@@ -112,7 +115,7 @@ class HttpConnection::Impl final : public TransportHandler {
 
   // The request in flight and what has come back so far.
   struct Exchange {
-    uint64_t id = 0;
+    Liveness alive;                // a sink callback may end the exchange: process() watches it
     std::string wire;              // the request as sent, kept for the one retry
     HttpBodySink* sink = nullptr;  // request_streaming()
     Done done;                     // request()
@@ -128,8 +131,8 @@ class HttpConnection::Impl final : public TransportHandler {
   // Runs `done` (or `stream_done`) with an error from the loop, never inside the caller's call.
   void fail_later(Done done, StreamDone stream_done, Error error);
   void connect();
-  void on_connected(uint64_t generation, Result<TransportPtr> result);
-  void on_handshake(uint64_t generation, Status status);
+  void on_connected(Result<TransportPtr> result);
+  void on_handshake(Status status);
   void send();
   // Parses `data` (from the transport, or the stash after a pause) and delivers events
   // until the bytes are used up, the caller pauses, or the exchange ends.
@@ -152,10 +155,9 @@ class HttpConnection::Impl final : public TransportHandler {
   Link link_ = Link::Closed;
   ConnectOperationPtr connecting_;
   TransportPtr transport_;
-  uint64_t generation_ = 0;  // bumped whenever a connection is dropped: stale callbacks see it
-  bool reused_ = false;      // the open connection has carried a complete exchange
+  Liveness link_alive_;  // the link connecting or open: revoked when it is dropped
+  bool reused_ = false;  // the open connection has carried a complete exchange
   uint64_t connections_opened_ = 0;
-  uint64_t next_exchange_id_ = 0;
   std::unique_ptr<Exchange> exchange_;
   std::unique_ptr<HttpResponseParser> parser_;
   bool paused_ = false;      // the caller paused the body
@@ -165,21 +167,19 @@ class HttpConnection::Impl final : public TransportHandler {
   Timer request_timer_;
   Timer idle_timer_;
   Timer resume_timer_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Liveness alive_;
 };
 
 void HttpConnection::Impl::fail_later(Done done, StreamDone stream_done, Error error) {
-  std::weak_ptr<bool> alive = alive_;
-  loop_.defer(
-      [alive, done = std::move(done), stream_done = std::move(stream_done), error = std::move(error)] {
-        std::shared_ptr<bool> token = alive.lock();
-        if (!token || !*token) return;
-        if (stream_done) {
-          stream_done(error);
-        } else if (done) {
-          done(error);
-        }
-      });
+  loop_.defer([alive = alive_.watch(), done = std::move(done), stream_done = std::move(stream_done),
+               error = std::move(error)] {
+    if (!alive) return;
+    if (stream_done) {
+      stream_done(error);
+    } else if (done) {
+      done(error);
+    }
+  });
 }
 
 void HttpConnection::Impl::start(HttpRequest request, Done done, HttpBodySink* sink, StreamDone stream_done) {
@@ -195,7 +195,6 @@ void HttpConnection::Impl::start(HttpRequest request, Done done, HttpBodySink* s
   if (!wire.ok()) return fail_later(std::move(done), std::move(stream_done), wire.error());
 
   exchange_ = std::make_unique<Exchange>();
-  exchange_->id = ++next_exchange_id_;
   exchange_->wire = std::move(wire).value();
   exchange_->sink = sink;
   exchange_->done = std::move(done);
@@ -214,18 +213,18 @@ void HttpConnection::Impl::start(HttpRequest request, Done done, HttpBodySink* s
 
 void HttpConnection::Impl::connect() {
   link_ = Link::Connecting;
-  const uint64_t generation = generation_;
   connecting_ = connect_tcp(loop_, origin_.host, origin_.port, options_.connect_timeout_ms,
-                            [this, generation](Result<TransportPtr> result) {
+                            [this, link = link_alive_.watch()](Result<TransportPtr> result) {
                               // The operation is owned here: destroying it cancels this call.
-                              on_connected(generation, std::move(result));
+                              if (!link) return;
+                              on_connected(std::move(result));
                             });
 }
 
-void HttpConnection::Impl::on_connected(uint64_t generation, Result<TransportPtr> result) {
-  if (generation != generation_ || link_ != Link::Connecting) return;
+void HttpConnection::Impl::on_connected(Result<TransportPtr> result) {
+  if (link_ != Link::Connecting) return;
   // Destroyed from the loop: this runs inside its callback.
-  loop_.defer([operation = std::shared_ptr<ConnectOperation>(std::move(connecting_))] {});
+  loop_.deferred_delete(std::move(connecting_));
   if (!result.ok()) {
     link_ = Link::Closed;
     return fail(result.error());
@@ -240,19 +239,17 @@ void HttpConnection::Impl::on_connected(uint64_t generation, Result<TransportPtr
     return send();
   }
   link_ = Link::Handshaking;
-  std::weak_ptr<bool> alive = alive_;
-  transport_ =
-      TlsTransport::connect(loop_, std::move(tcp), tls_context_, origin_.host,
-                            options_.tls_handshake_timeout_ms, [this, alive, generation](Status status) {
-                              // A dropped transport may finish its handshake before it is destroyed.
-                              std::shared_ptr<bool> token = alive.lock();
-                              if (!token || !*token) return;
-                              on_handshake(generation, std::move(status));
-                            });
+  transport_ = TlsTransport::connect(loop_, std::move(tcp), tls_context_, origin_.host,
+                                     options_.tls_handshake_timeout_ms,
+                                     [this, link = link_alive_.watch()](Status status) {
+                                       // A dropped transport may finish its handshake before it is destroyed.
+                                       if (!link) return;
+                                       on_handshake(std::move(status));
+                                     });
 }
 
-void HttpConnection::Impl::on_handshake(uint64_t generation, Status status) {
-  if (generation != generation_ || link_ != Link::Handshaking) return;
+void HttpConnection::Impl::on_handshake(Status status) {
+  if (link_ != Link::Handshaking) return;
   if (!status.ok()) {
     drop_connection(false);
     return fail(status.error());
@@ -301,13 +298,13 @@ void HttpConnection::Impl::on_data(std::string_view data) {
 }
 
 void HttpConnection::Impl::process(std::string_view data, bool from_stash) {
-  std::shared_ptr<bool> alive = alive_;
+  Liveness::Watch alive = alive_.watch();
   Exchange* exchange = exchange_.get();
-  const uint64_t id = exchange->id;
+  Liveness::Watch exchange_alive = exchange->alive.watch();
   // After a callback into the caller: this connection, or this exchange, may be gone.
   auto gone = [&] {
-    if (!*alive) return true;
-    if (exchange_ && exchange_->id == id) return false;
+    if (!alive) return true;
+    if (exchange_alive) return false;
     processing_ = false;
     return true;
   };
@@ -494,7 +491,7 @@ void HttpConnection::Impl::complete(Result<HttpResponse> result) {
 }
 
 void HttpConnection::Impl::drop_connection(bool graceful) {
-  ++generation_;
+  link_alive_.revoke();
   idle_timer_.stop();
   link_ = Link::Closed;
   reused_ = false;
@@ -509,7 +506,7 @@ void HttpConnection::Impl::drop_connection(bool graceful) {
       transport_->stop_reading();
     }
     // Its callback may be on the stack: destroyed from the loop (an abort unless ended).
-    loop_.defer([transport = std::shared_ptr<Transport>(std::move(transport_))] {});
+    loop_.deferred_delete(std::move(transport_));
   }
 }
 
