@@ -33,11 +33,12 @@ uint64_t parse_count(std::string_view name, std::string_view text, uint64_t min,
   return value;
 }
 
-io::HostPort parse_listen(std::string_view text) {
+// A numeric ADDRESS:PORT: listeners and the admin endpoint bind, they do not resolve names.
+io::HostPort parse_address(std::string_view name, std::string_view text, std::string_view example) {
   auto host_port = io::parse_host_port(text);
   if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
-    throw ConfigError("listen: expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got '" +
-                      std::string(text) + "'");
+    throw ConfigError(std::string(name) + ": expected a numeric ADDRESS:PORT such as " +
+                      std::string(example) + ", got '" + std::string(text) + "'");
   }
   return *host_port;
 }
@@ -75,10 +76,14 @@ struct Option {
 
 const Option kOptions[] = {
     {"listen", "listen", Kind::List, "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)",
-     [](Config& c, std::string_view v) { c.listen.push_back(parse_listen(v)); }, nullptr},
+     [](Config& c, std::string_view v) { c.listen.push_back(parse_address("listen", v, "127.0.0.1:110")); },
+     nullptr},
     {"listen-tls", "listen_tls", Kind::List,
      "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)",
-     [](Config& c, std::string_view v) { c.listen_tls.push_back(parse_listen(v)); }, nullptr},
+     [](Config& c, std::string_view v) {
+       c.listen_tls.push_back(parse_address("listen", v, "127.0.0.1:110"));
+     },
+     nullptr},
     {"tls-cert", "tls_cert", Kind::Value, "FILE       PEM certificate chain: enables STLS and --listen-tls",
      [](Config& c, std::string_view v) { c.tls_cert = std::string(v); }, nullptr},
     {"tls-key", "tls_key", Kind::Value, "FILE       PEM private key for --tls-cert",
@@ -261,15 +266,7 @@ const Option kOptions[] = {
      [](Config& c, std::string_view v) { c.drain_timeout_ms = parse_seconds("drain-timeout", v); }, nullptr},
     {"admin", "admin", Kind::Value,
      "ADDR:PORT  admin HTTP endpoint: /metrics, /healthz, /readyz (default 127.0.0.1:9110)",
-     [](Config& c, std::string_view v) {
-       auto host_port = io::parse_host_port(v);
-       if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
-         throw ConfigError("admin: expected a numeric ADDRESS:PORT such as 127.0.0.1:9110, got '" +
-                           std::string(v) + "'");
-       }
-       c.admin = *host_port;
-     },
-     nullptr},
+     [](Config& c, std::string_view v) { c.admin = parse_address("admin", v, "127.0.0.1:9110"); }, nullptr},
     {"no-admin", "admin_enabled", Kind::Flag, "           no admin endpoint", nullptr,
      // The file says "admin_enabled": true/false; the flag turns the endpoint off.
      [](Config& c, bool on) { c.admin_enabled = on; }},
