@@ -3,46 +3,36 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
-#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "gateway/config/option_table.h"
+
 namespace popgate {
 namespace {
 
-uint64_t parse_seconds(std::string_view name, std::string_view text) {
-  std::string copy(text);
-  char* end = nullptr;
-  double seconds = std::strtod(copy.c_str(), &end);
-  if (copy.empty() || end != copy.c_str() + copy.size() || !std::isfinite(seconds) || seconds < 0 ||
-      seconds > 365.0 * 24 * 3600) {
-    throw ConfigError(std::string(name) + ": expected a number of seconds, got '" + copy + "'");
-  }
-  return static_cast<uint64_t>(std::llround(seconds * 1000));
+using options::Address;
+using options::Addresses;
+using options::Count;
+using options::Custom;
+using options::Empty;
+using options::Flag;
+using options::Kind;
+using options::Option;
+using options::Seconds;
+using options::set_limit;
+using options::Text;
+using options::Zero;
+
+// The URL of --upstream (and of a route); errors begin with `name`.
+UpstreamUrl parse_upstream_url(std::string_view name, std::string_view text);
+
+void set_upstream(Config& config, std::string_view name, std::string_view text) {
+  config.upstream = parse_upstream_url(name, text);
 }
 
-uint64_t parse_count(std::string_view name, std::string_view text, uint64_t min, uint64_t max) {
-  uint64_t value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || value < min || value > max) {
-    throw ConfigError(std::string(name) + ": expected a whole number from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", got '" + std::string(text) + "'");
-  }
-  return value;
-}
-
-io::HostPort parse_listen(std::string_view text) {
-  auto host_port = io::parse_host_port(text);
-  if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
-    throw ConfigError("listen: expected a numeric ADDRESS:PORT such as 127.0.0.1:110, got '" +
-                      std::string(text) + "'");
-  }
-  return *host_port;
-}
-
-void set_delete_mode(Config& config, std::string_view text) {
+void set_delete_mode(Config& config, std::string_view name, std::string_view text) {
   if (text == "expunge") {
     config.delete_mode = DeleteMode::Expunge;
   } else if (text == "keep") {
@@ -51,7 +41,8 @@ void set_delete_mode(Config& config, std::string_view text) {
     config.delete_mode = DeleteMode::Move;
     config.move_target = std::string(text.substr(5));
   } else {
-    throw ConfigError("delete-mode: expected expunge, keep or move:MAILBOX, got '" + std::string(text) + "'");
+    throw ConfigError(std::string(name) + ": expected expunge, keep or move:MAILBOX, got '" +
+                      std::string(text) + "'");
   }
 }
 
@@ -62,260 +53,149 @@ AuthMode parse_auth_mode(std::string_view name, std::string_view text) {
                     std::string(text) + "'");
 }
 
-enum class Kind { Value, Flag, List };
-
-struct Option {
-  const char* cli;   // --name
-  const char* json;  // key in the config file
-  Kind kind;
-  const char* help;
-  void (*apply)(Config&, std::string_view);  // Value and List
-  void (*apply_flag)(Config&, bool);         // Flag
-};
-
-const Option kOptions[] = {
-    {"listen", "listen", Kind::List, "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)",
-     [](Config& c, std::string_view v) { c.listen.push_back(parse_listen(v)); }, nullptr},
-    {"listen-tls", "listen_tls", Kind::List,
-     "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)",
-     [](Config& c, std::string_view v) { c.listen_tls.push_back(parse_listen(v)); }, nullptr},
-    {"tls-cert", "tls_cert", Kind::Value, "FILE       PEM certificate chain: enables STLS and --listen-tls",
-     [](Config& c, std::string_view v) { c.tls_cert = std::string(v); }, nullptr},
-    {"tls-key", "tls_key", Kind::Value, "FILE       PEM private key for --tls-cert",
-     [](Config& c, std::string_view v) { c.tls_key = std::string(v); }, nullptr},
-    {"tls-handshake-timeout", "tls_handshake_timeout", Kind::Value,
-     "SECONDS    TLS handshake timeout, both sides (default 10)",
-     [](Config& c, std::string_view v) {
-       c.tls_handshake_timeout_ms = parse_seconds("tls-handshake-timeout", v);
-       if (c.tls_handshake_timeout_ms == 0)
-         throw ConfigError("tls-handshake-timeout: must be greater than 0");
-     },
-     nullptr},
-    {"upstream", "upstream", Kind::Value,
-     "URL        imaps://HOST[:PORT], imap://HOST[:PORT][?tls=none], jmaps://HOST[:PORT][/PATH] or "
-     "jmap://...",
-     [](Config& c, std::string_view v) { c.upstream = parse_upstream_url(v); }, nullptr},
-    {"upstream-ca", "upstream_ca", Kind::Value,
-     "FILE       CA bundle for the upstream (default: the system's)",
-     [](Config& c, std::string_view v) { c.upstream_ca = std::string(v); }, nullptr},
-    {"upstream-insecure", "upstream_insecure", Kind::Flag,
-     "           do not verify the upstream certificate", nullptr,
-     [](Config& c, bool on) { c.upstream_insecure = on; }},
-    {"mailbox", "mailbox", Kind::Value, "NAME       upstream mailbox to serve (default INBOX)",
-     [](Config& c, std::string_view v) {
-       if (v.empty()) throw ConfigError("mailbox: must not be empty");
-       c.mailbox = std::string(v);
-     },
-     nullptr},
-    {"delete-mode", "delete_mode", Kind::Value, "MODE       expunge (default), keep or move:MAILBOX",
-     set_delete_mode, nullptr},
-    {"mark-seen", "mark_seen", Kind::Flag, "           RETR sets \\Seen upstream (default: flags untouched)",
-     nullptr, [](Config& c, bool on) { c.mark_seen = on; }},
-    {"idle-timeout", "idle_timeout", Kind::Value, "SECONDS    autologout after inactivity (default 600)",
-     [](Config& c, std::string_view v) { c.idle_timeout_ms = parse_seconds("idle-timeout", v); }, nullptr},
-    {"auth-failure-delay", "auth_failure_delay", Kind::Value,
-     "SECONDS    delay before answering a failed login; doubles with each one (default 2)",
-     [](Config& c, std::string_view v) { c.auth_failure_delay_ms = parse_seconds("auth-failure-delay", v); },
-     nullptr},
-    {"upstream-timeout", "upstream_timeout", Kind::Value,
-     "SECONDS    upstream connect and response timeout (default 60)",
-     [](Config& c, std::string_view v) {
-       c.upstream_timeout_ms = parse_seconds("upstream-timeout", v);
-       if (c.upstream_timeout_ms == 0) throw ConfigError("upstream-timeout: must be greater than 0");
-     },
-     nullptr},
-    {"update-timeout", "update_timeout", Kind::Value,
-     "SECONDS    longest QUIT UPDATE before -ERR [SYS/TEMP] (default 120)",
-     [](Config& c, std::string_view v) {
-       c.update_timeout_ms = parse_seconds("update-timeout", v);
-       if (c.update_timeout_ms == 0) throw ConfigError("update-timeout: must be greater than 0");
-     },
-     nullptr},
-    {"upstream-reuse-time", "upstream_reuse_time", Kind::Value,
-     "SECONDS    keep a logged-in upstream session after QUIT for the same user and credential "
-     "(default 90; 0: off)",
-     [](Config& c, std::string_view v) {
-       c.upstream_reuse_time_ms = parse_seconds("upstream-reuse-time", v);
-     },
-     nullptr},
-    {"upstream-reuse-max", "upstream_reuse_max", Kind::Value,
-     "N          parked upstream sessions per worker and upstream, the oldest evicted (default 1000)",
-     [](Config& c, std::string_view v) {
-       c.upstream_reuse_max = parse_count("upstream-reuse-max", v, 1, 1'000'000);
-     },
-     nullptr},
-    {"workers", "workers", Kind::Value,
-     "N          event loops (threads) accepting POP3 connections, at most 64 (default 0: one per CPU)",
-     [](Config& c, std::string_view v) { c.workers = parse_count("workers", v, 0, 64); }, nullptr},
-    {"max-sessions", "max_sessions", Kind::Value, "N          sessions in total (default 10000; 0: no limit)",
-     [](Config& c, std::string_view v) { c.max_sessions = parse_count("max-sessions", v, 0, 10'000'000); },
-     nullptr},
-    {"max-sessions-per-ip", "max_sessions_per_ip", Kind::Value,
-     "N          sessions per client address, IPv6 per /64 (default 256; 0: no limit)",
-     [](Config& c, std::string_view v) {
-       c.max_sessions_per_ip = parse_count("max-sessions-per-ip", v, 0, 10'000'000);
-     },
-     nullptr},
-    {"max-connection-rate-per-ip", "max_connection_rate_per_ip", Kind::Value,
-     "N          connections a second per client address, bursts of N (default 0: no limit)",
-     [](Config& c, std::string_view v) {
-       c.max_connection_rate_per_ip = parse_count("max-connection-rate-per-ip", v, 0, 1'000'000);
-     },
-     nullptr},
-    {"auth-throttle-window", "auth_throttle_window", Kind::Value,
-     "SECONDS    failed logins are counted over this window (default 300)",
-     [](Config& c, std::string_view v) {
-       c.auth_throttle_window_ms = parse_seconds("auth-throttle-window", v);
-       if (c.auth_throttle_window_ms == 0) throw ConfigError("auth-throttle-window: must be greater than 0");
-     },
-     nullptr},
-    {"auth-throttle-max-failures", "auth_throttle_max_failures", Kind::Value,
-     "N          failed logins per user name in the window, then [LOGIN-DELAY] (default 10; 0: never)",
-     [](Config& c, std::string_view v) {
-       c.auth_throttle_max_failures = parse_count("auth-throttle-max-failures", v, 0, 1'000'000);
-     },
-     nullptr},
-    {"auth-throttle-max-failures-per-ip", "auth_throttle_max_failures_per_ip", Kind::Value,
-     "N          failed logins per client address in the window, then [LOGIN-DELAY] (default 100; 0: never)",
-     [](Config& c, std::string_view v) {
-       c.auth_throttle_max_failures_per_ip =
-           parse_count("auth-throttle-max-failures-per-ip", v, 0, 1'000'000);
-     },
-     nullptr},
-    {"auth-failure-delay-max", "auth_failure_delay_max", Kind::Value,
-     "SECONDS    the failure delay doubles with each failure up to this (default 30)",
-     [](Config& c, std::string_view v) {
-       c.auth_failure_delay_max_ms = parse_seconds("auth-failure-delay-max", v);
-     },
-     nullptr},
-    {"max-upstream-sessions-per-identity", "max_upstream_sessions_per_identity", Kind::Value,
-     "N          upstream sessions open at once per upstream identity (default 8; 0: no limit)",
-     [](Config& c, std::string_view v) {
-       c.max_upstream_sessions_per_identity =
-           parse_count("max-upstream-sessions-per-identity", v, 0, 1'000'000);
-     },
-     nullptr},
-    {"upstream-backoff", "upstream_backoff", Kind::Value,
-     "SECONDS    after the upstream throttles an identity, its logins get [LOGIN-DELAY] this long, "
-     "doubling (default 5; 0: off)",
-     [](Config& c, std::string_view v) { c.upstream_backoff_ms = parse_seconds("upstream-backoff", v); },
-     nullptr},
-    {"upstream-backoff-max", "upstream_backoff_max", Kind::Value,
-     "SECONDS    the upstream backoff doubles up to this (default 300)",
-     [](Config& c, std::string_view v) {
-       c.upstream_backoff_max_ms = parse_seconds("upstream-backoff-max", v);
-     },
-     nullptr},
-    {"allow-core-dumps", "allow_core_dumps", Kind::Flag,
-     "           let a crash write a core file (it may hold passwords; default: none)", nullptr,
-     [](Config& c, bool on) { c.allow_core_dumps = on; }},
-    {"token-dir", "token_dir", Kind::Value,
-     "DIR        OAuth2 refresh tokens are kept here, one file per client (a volume)",
-     [](Config& c, std::string_view v) {
-       if (v.empty()) throw ConfigError("token-dir: must not be empty");
-       c.token_dir = std::string(v);
-     },
-     nullptr},
-    {"max-line-length", "max_line_length", Kind::Value, "OCTETS     longest POP3 command line (default 512)",
-     [](Config& c, std::string_view v) {
-       c.limits.max_command_line = parse_count("max-line-length", v, 16, 65536);
-     },
-     nullptr},
-    {"max-bad-commands", "max_bad_commands", Kind::Value,
-     "N          bad commands in a row before disconnect, after login (default 20)",
-     [](Config& c, std::string_view v) {
-       c.limits.max_bad_commands_after_login = parse_count("max-bad-commands", v, 1, 1000);
-     },
-     nullptr},
-    {"max-bad-commands-auth", "max_bad_commands_auth", Kind::Value,
-     "N          bad commands in a row before disconnect, before login (default 3)",
-     [](Config& c, std::string_view v) {
-       c.limits.max_bad_commands_before_login = parse_count("max-bad-commands-auth", v, 1, 1000);
-     },
-     nullptr},
-    {"no-maildrop-lock", "maildrop_lock", Kind::Flag,
-     "           allow concurrent sessions for one mailbox (default: [IN-USE])", nullptr,
-     // The file says "maildrop_lock": true/false; the flag turns the lock off.
-     [](Config& c, bool on) { c.maildrop_lock = on; }},
-    {"allow-plaintext-auth", "allow_plaintext_auth", Kind::Flag,
-     "           accept passwords on non-TLS connections from non-loopback clients", nullptr,
-     [](Config& c, bool on) { c.allow_plaintext_auth = on; }},
-    {"log-level", "log_level", Kind::Value, "LEVEL      debug, info (default), warn or error",
-     [](Config& c, std::string_view v) {
-       auto level = log::parse_level(v);
-       if (!level)
-         throw ConfigError("log-level: expected debug, info, warn or error, got '" + std::string(v) + "'");
-       c.log_level = *level;
-     },
-     nullptr},
-    {"log-format", "log_format", Kind::Value,
-     "FORMAT     json (default: one JSON object a line) or text (key=value)",
-     [](Config& c, std::string_view v) {
-       auto format = log::parse_format(v);
-       if (!format) throw ConfigError("log-format: expected json or text, got '" + std::string(v) + "'");
-       c.log_format = *format;
-     },
-     nullptr},
-    {"drain-timeout", "drain_timeout", Kind::Value,
-     "SECONDS    on SIGTERM, how long sessions may finish before shutdown (default 30)",
-     [](Config& c, std::string_view v) { c.drain_timeout_ms = parse_seconds("drain-timeout", v); }, nullptr},
-    {"admin", "admin", Kind::Value,
-     "ADDR:PORT  admin HTTP endpoint: /metrics, /healthz, /readyz (default 127.0.0.1:9110)",
-     [](Config& c, std::string_view v) {
-       auto host_port = io::parse_host_port(v);
-       if (!host_port || !io::SocketAddress::from_numeric(*host_port)) {
-         throw ConfigError("admin: expected a numeric ADDRESS:PORT such as 127.0.0.1:9110, got '" +
-                           std::string(v) + "'");
-       }
-       c.admin = *host_port;
-     },
-     nullptr},
-    {"no-admin", "admin_enabled", Kind::Flag, "           no admin endpoint", nullptr,
-     // The file says "admin_enabled": true/false; the flag turns the endpoint off.
-     [](Config& c, bool on) { c.admin_enabled = on; }},
-    {"accounts", "accounts_file", Kind::Value,
-     "FILE       local accounts (JSON): logins mapped to upstream identities; re-read on SIGHUP",
-     [](Config& c, std::string_view v) { c.accounts_file = std::string(v); }, nullptr},
-    {"auth-mode", "auth_mode", Kind::Value,
-     "MODE       passthrough or local-accounts, for logins no route matches (default: local-accounts "
-     "with --accounts, else passthrough)",
-     [](Config& c, std::string_view v) { c.auth_mode = parse_auth_mode("auth-mode", v); }, nullptr},
-    {"readiness-probe-interval", "readiness_probe_interval", Kind::Value,
-     "SECONDS    /readyz: how often to try a TCP connect to the upstream (default 10)",
-     [](Config& c, std::string_view v) {
-       c.readiness_probe_interval_ms = parse_seconds("readiness-probe-interval", v);
-       if (c.readiness_probe_interval_ms == 0) {
-         throw ConfigError("readiness-probe-interval: must be greater than 0");
-       }
-     },
-     nullptr},
-};
-
-std::vector<io::HostPort>& list_of(Config& config, const Option& option) {
-  return std::string_view(option.cli) == "listen" ? config.listen : config.listen_tls;
+void set_auth_mode(Config& config, std::string_view name, std::string_view text) {
+  config.auth_mode = parse_auth_mode(name, text);
 }
 
-const Option* find_cli(std::string_view name) {
+void set_log_level(Config& config, std::string_view name, std::string_view text) {
+  auto level = log::parse_level(text);
+  if (!level) {
+    throw ConfigError(std::string(name) + ": expected debug, info, warn or error, got '" + std::string(text) +
+                      "'");
+  }
+  config.log_level = *level;
+}
+
+void set_log_format(Config& config, std::string_view name, std::string_view text) {
+  auto format = log::parse_format(text);
+  if (!format) {
+    throw ConfigError(std::string(name) + ": expected json or text, got '" + std::string(text) + "'");
+  }
+  config.log_format = *format;
+}
+
+// Every setting but --config and --check-config, in --help's order. The file's key is the name with
+// '_' for '-', but for no-maildrop-lock, no-admin and accounts.
+constinit const Option kOptions[] = {
+    {"listen", "listen", Kind::List, Addresses{&Config::listen, "127.0.0.1:110"},
+     "ADDR:PORT  POP3 listener (repeatable; default 127.0.0.1:110)"},
+    // Its errors show --listen's example (and, on the command line, its name), as they always have.
+    {"listen-tls", "listen_tls", Kind::List, Addresses{&Config::listen_tls, "127.0.0.1:110"},
+     "ADDR:PORT  implicit-TLS POP3 listener (repeatable; needs --tls-cert)"},
+    {"tls-cert", "tls_cert", Kind::Value, Text{&Config::tls_cert},
+     "FILE       PEM certificate chain: enables STLS and --listen-tls"},
+    {"tls-key", "tls_key", Kind::Value, Text{&Config::tls_key}, "FILE       PEM private key for --tls-cert"},
+    {"tls-handshake-timeout", "tls_handshake_timeout", Kind::Value,
+     Seconds{&Config::tls_handshake_timeout_ms, Zero::Refused},
+     "SECONDS    TLS handshake timeout, both sides (default 10)"},
+    {"upstream", "upstream", Kind::Value, Custom{set_upstream},
+     "URL        imaps://HOST[:PORT], imap://HOST[:PORT][?tls=none], jmaps://HOST[:PORT][/PATH] or "
+     "jmap://..."},
+    {"upstream-ca", "upstream_ca", Kind::Value, Text{&Config::upstream_ca},
+     "FILE       CA bundle for the upstream (default: the system's)"},
+    {"upstream-insecure", "upstream_insecure", Kind::Flag, Flag{&Config::upstream_insecure},
+     "           do not verify the upstream certificate"},
+    {"mailbox", "mailbox", Kind::Value, Text{&Config::mailbox, Empty::Refused},
+     "NAME       upstream mailbox to serve (default INBOX)"},
+    {"delete-mode", "delete_mode", Kind::Value, Custom{set_delete_mode},
+     "MODE       expunge (default), keep or move:MAILBOX"},
+    {"mark-seen", "mark_seen", Kind::Flag, Flag{&Config::mark_seen},
+     "           RETR sets \\Seen upstream (default: flags untouched)"},
+    {"idle-timeout", "idle_timeout", Kind::Value, Seconds{&Config::idle_timeout_ms},
+     "SECONDS    autologout after inactivity (default 600)"},
+    {"auth-failure-delay", "auth_failure_delay", Kind::Value, Seconds{&Config::auth_failure_delay_ms},
+     "SECONDS    delay before answering a failed login; doubles with each one (default 2)"},
+    {"upstream-timeout", "upstream_timeout", Kind::Value,
+     Seconds{&Config::upstream_timeout_ms, Zero::Refused},
+     "SECONDS    upstream connect and response timeout (default 60)"},
+    {"update-timeout", "update_timeout", Kind::Value, Seconds{&Config::update_timeout_ms, Zero::Refused},
+     "SECONDS    longest QUIT UPDATE before -ERR [SYS/TEMP] (default 120)"},
+    {"upstream-reuse-time", "upstream_reuse_time", Kind::Value, Seconds{&Config::upstream_reuse_time_ms},
+     "SECONDS    keep a logged-in upstream session after QUIT for the same user and credential "
+     "(default 90; 0: off)"},
+    {"upstream-reuse-max", "upstream_reuse_max", Kind::Value,
+     Count{&Config::upstream_reuse_max, 1, 1'000'000},
+     "N          parked upstream sessions per worker and upstream, the oldest evicted (default 1000)"},
+    {"workers", "workers", Kind::Value, Count{&Config::workers, 0, 64},
+     "N          event loops (threads) accepting POP3 connections, at most 64 (default 0: one per CPU)"},
+    {"max-sessions", "max_sessions", Kind::Value, Count{&Config::max_sessions, 0, 10'000'000},
+     "N          sessions in total (default 10000; 0: no limit)"},
+    {"max-sessions-per-ip", "max_sessions_per_ip", Kind::Value,
+     Count{&Config::max_sessions_per_ip, 0, 10'000'000},
+     "N          sessions per client address, IPv6 per /64 (default 256; 0: no limit)"},
+    {"max-connection-rate-per-ip", "max_connection_rate_per_ip", Kind::Value,
+     Count{&Config::max_connection_rate_per_ip, 0, 1'000'000},
+     "N          connections a second per client address, bursts of N (default 0: no limit)"},
+    {"auth-throttle-window", "auth_throttle_window", Kind::Value,
+     Seconds{&Config::auth_throttle_window_ms, Zero::Refused},
+     "SECONDS    failed logins are counted over this window (default 300)"},
+    {"auth-throttle-max-failures", "auth_throttle_max_failures", Kind::Value,
+     Count{&Config::auth_throttle_max_failures, 0, 1'000'000},
+     "N          failed logins per user name in the window, then [LOGIN-DELAY] (default 10; 0: never)"},
+    {"auth-throttle-max-failures-per-ip", "auth_throttle_max_failures_per_ip", Kind::Value,
+     Count{&Config::auth_throttle_max_failures_per_ip, 0, 1'000'000},
+     "N          failed logins per client address in the window, then [LOGIN-DELAY] (default 100; 0: never)"},
+    {"auth-failure-delay-max", "auth_failure_delay_max", Kind::Value,
+     Seconds{&Config::auth_failure_delay_max_ms},
+     "SECONDS    the failure delay doubles with each failure up to this (default 30)"},
+    {"max-upstream-sessions-per-identity", "max_upstream_sessions_per_identity", Kind::Value,
+     Count{&Config::max_upstream_sessions_per_identity, 0, 1'000'000},
+     "N          upstream sessions open at once per upstream identity (default 8; 0: no limit)"},
+    {"upstream-backoff", "upstream_backoff", Kind::Value, Seconds{&Config::upstream_backoff_ms},
+     "SECONDS    after the upstream throttles an identity, its logins get [LOGIN-DELAY] this long, "
+     "doubling (default 5; 0: off)"},
+    {"upstream-backoff-max", "upstream_backoff_max", Kind::Value, Seconds{&Config::upstream_backoff_max_ms},
+     "SECONDS    the upstream backoff doubles up to this (default 300)"},
+    {"allow-core-dumps", "allow_core_dumps", Kind::Flag, Flag{&Config::allow_core_dumps},
+     "           let a crash write a core file (it may hold passwords; default: none)"},
+    {"token-dir", "token_dir", Kind::Value, Text{&Config::token_dir, Empty::Refused},
+     "DIR        OAuth2 refresh tokens are kept here, one file per client (a volume)"},
+    {"max-line-length", "max_line_length", Kind::Value,
+     Custom{set_limit<&pop3::Limits::max_command_line, 16, 65536>},
+     "OCTETS     longest POP3 command line (default 512)"},
+    {"max-bad-commands", "max_bad_commands", Kind::Value,
+     Custom{set_limit<&pop3::Limits::max_bad_commands_after_login, 1, 1000>},
+     "N          bad commands in a row before disconnect, after login (default 20)"},
+    {"max-bad-commands-auth", "max_bad_commands_auth", Kind::Value,
+     Custom{set_limit<&pop3::Limits::max_bad_commands_before_login, 1, 1000>},
+     "N          bad commands in a row before disconnect, before login (default 3)"},
+    // The file says "maildrop_lock": true/false; the flag turns the lock off.
+    {"no-maildrop-lock", "maildrop_lock", Kind::Flag, Flag{&Config::maildrop_lock},
+     "           allow concurrent sessions for one mailbox (default: [IN-USE])"},
+    {"allow-plaintext-auth", "allow_plaintext_auth", Kind::Flag, Flag{&Config::allow_plaintext_auth},
+     "           accept passwords on non-TLS connections from non-loopback clients"},
+    {"log-level", "log_level", Kind::Value, Custom{set_log_level},
+     "LEVEL      debug, info (default), warn or error"},
+    {"log-format", "log_format", Kind::Value, Custom{set_log_format},
+     "FORMAT     json (default: one JSON object a line) or text (key=value)"},
+    {"drain-timeout", "drain_timeout", Kind::Value, Seconds{&Config::drain_timeout_ms},
+     "SECONDS    on SIGTERM, how long sessions may finish before shutdown (default 30)"},
+    {"admin", "admin", Kind::Value, Address{&Config::admin, "127.0.0.1:9110"},
+     "ADDR:PORT  admin HTTP endpoint: /metrics, /healthz, /readyz (default 127.0.0.1:9110)"},
+    // The file says "admin_enabled": true/false; the flag turns the endpoint off.
+    {"no-admin", "admin_enabled", Kind::Flag, Flag{&Config::admin_enabled}, "           no admin endpoint"},
+    {"accounts", "accounts_file", Kind::Value, Text{&Config::accounts_file},
+     "FILE       local accounts (JSON): logins mapped to upstream identities; re-read on SIGHUP"},
+    {"auth-mode", "auth_mode", Kind::Value, Custom{set_auth_mode},
+     "MODE       passthrough or local-accounts, for logins no route matches (default: local-accounts "
+     "with --accounts, else passthrough)"},
+    {"readiness-probe-interval", "readiness_probe_interval", Kind::Value,
+     Seconds{&Config::readiness_probe_interval_ms, Zero::Refused},
+     "SECONDS    /readyz: how often to try a TCP connect to the upstream (default 10)"},
+};
+
+const Option* find_name(std::string_view name) {
   for (const auto& option : kOptions) {
-    if (name == option.cli) return &option;
+    if (name == option.name) return &option;
   }
   return nullptr;
 }
 
-// Runs `apply` and puts `where` (a config field, an environment variable) in front of its error
-// instead of the option's own name.
-template <typename Apply>
-void naming(const std::string& where, const Option& option, Apply&& apply) {
-  try {
-    apply();
-  } catch (const ConfigError& error) {
-    std::string_view what = error.what();
-    if (auto colon = what.find(": ");
-        colon != std::string_view::npos && std::string_view(option.cli).starts_with(what.substr(0, colon))) {
-      what.remove_prefix(colon + 2);
-    }
-    throw ConfigError(where + ": " + std::string(what));
+const Option* find_key(std::string_view key) {
+  for (const auto& option : kOptions) {
+    if (key == option.key) return &option;
   }
+  return nullptr;
 }
 
 // `routes` receives the file's "routes" untouched: they inherit top-level settings, which the
@@ -344,33 +224,24 @@ void load_config_file(const std::string& path, Config& config, nlohmann::json& r
       config.oauth2_clients_json = value.dump();
       continue;
     }
-    const Option* option = nullptr;
-    for (const auto& candidate : kOptions) {
-      if (key == candidate.json) option = &candidate;
-    }
+    const Option* option = find_key(key);
     if (!option) throw ConfigError("config: unknown field '" + key + "'");
-    auto type_error = [&](const char* expected) {
-      return ConfigError("config: field '" + key + "' must be " + expected);
-    };
-    switch (option->kind) {
-      case Kind::Flag:
-        if (!value.is_boolean()) throw type_error("true or false");
-        option->apply_flag(config, value.get<bool>());
-        break;
-      case Kind::List:
-        if (!value.is_array()) throw type_error("an array of strings");
-        list_of(config, *option).clear();
-        for (size_t i = 0; i < value.size(); ++i) {
-          const std::string field = "config: field '" + key + "[" + std::to_string(i) + "]'";
-          if (!value[i].is_string()) throw ConfigError(field + " must be a string");
-          naming(field, *option, [&] { option->apply(config, value[i].get<std::string>()); });
-        }
-        break;
-      case Kind::Value:
-        if (!value.is_string() && !value.is_number()) throw type_error("a string or a number");
-        naming("config: field '" + key + "'", *option,
-               [&] { option->apply(config, value.is_string() ? value.get<std::string>() : value.dump()); });
-        break;
+    const std::string field = "config: field '" + key + "'";
+    if (option->is_flag()) {
+      if (!value.is_boolean()) throw ConfigError(field + " must be true or false");
+      option->set(config, value.get<bool>());
+    } else if (option->is_list()) {
+      if (!value.is_array()) throw ConfigError(field + " must be an array of strings");
+      option->clear(config);
+      for (size_t i = 0; i < value.size(); ++i) {
+        const std::string element = "config: field '" + key + "[" + std::to_string(i) + "]'";
+        if (!value[i].is_string()) throw ConfigError(element + " must be a string");
+        option->set(config, element, value[i].get<std::string>());
+      }
+    } else {
+      if (!value.is_string() && !value.is_number())
+        throw ConfigError(field + " must be a string or a number");
+      option->set(config, field, value.is_string() ? value.get<std::string>() : value.dump());
     }
   }
 }
@@ -419,20 +290,16 @@ std::vector<RouteConfig> parse_routes(const nlohmann::json& routes, const Config
         route.mode = parse_auth_mode(field, value.get<std::string>());
         continue;
       }
-      const Option* option = nullptr;
-      for (auto allowed : kRouteFields) {
-        if (key != allowed) continue;
-        for (const auto& candidate : kOptions) {
-          if (key == candidate.json) option = &candidate;
-        }
-      }
+      const bool per_route =
+          std::find(std::begin(kRouteFields), std::end(kRouteFields), key) != std::end(kRouteFields);
+      const Option* option = per_route ? find_key(key) : nullptr;
       if (!option) throw ConfigError(where + ": unknown or not per-route field '" + key + "'");
-      if (option->kind == Kind::Flag) {
+      if (option->is_flag()) {
         if (!value.is_boolean()) throw ConfigError(field + " must be true or false");
-        option->apply_flag(settings, value.get<bool>());
+        option->set(settings, value.get<bool>());
       } else {
         if (!value.is_string()) throw ConfigError(field + " must be a string");
-        naming(field, *option, [&] { option->apply(settings, value.get<std::string>()); });
+        option->set(settings, field, value.get<std::string>());
       }
     }
     if (settings.upstream.scheme == "imaps" && settings.upstream.tls_none) {
@@ -506,7 +373,7 @@ std::vector<EnvironmentSetting> environment_settings(const std::vector<std::stri
       continue;
     }
     for (const auto& option : kOptions) {
-      if (setting.name == environment_variable_name(option.cli)) setting.option = &option;
+      if (setting.name == environment_variable_name(option.name)) setting.option = &option;
     }
     if (!setting.option) {
       std::string_view unprefixed = std::string_view(setting.name).substr(kEnvironmentPrefix.size());
@@ -523,32 +390,25 @@ void apply_environment(const std::vector<EnvironmentSetting>& settings, Config& 
     const Option* option = setting.option;
     if (!option) continue;  // POPGATE_CONFIG: already read
     const std::string where = "environment variable " + setting.name;
-    switch (option->kind) {
-      case Kind::Flag: {
-        if (setting.value != "true" && setting.value != "false") {
-          throw ConfigError(where + ": expected true or false, got '" + setting.value + "'");
-        }
-        // POPGATE_NO_MAILDROP_LOCK=true is --no-maildrop-lock.
-        bool given = setting.value == "true";
-        option->apply_flag(config, std::string_view(option->cli).starts_with("no-") ? !given : given);
-        break;
+    if (option->is_flag()) {
+      if (setting.value != "true" && setting.value != "false") {
+        throw ConfigError(where + ": expected true or false, got '" + setting.value + "'");
       }
-      case Kind::List: {
-        // Comma-separated; replaces the file's and the command line's list.
-        list_of(config, *option).clear();
-        std::string_view rest = setting.value;
-        for (;;) {
-          auto comma = rest.find(',');
-          std::string_view item = trim(rest.substr(0, comma));
-          naming(where, *option, [&] { option->apply(config, item); });
-          if (comma == std::string_view::npos) break;
-          rest.remove_prefix(comma + 1);
-        }
-        break;
+      // POPGATE_NO_MAILDROP_LOCK=true is --no-maildrop-lock.
+      bool given = setting.value == "true";
+      option->set(config, option->turns_off() ? !given : given);
+    } else if (option->is_list()) {
+      // Comma-separated; replaces the file's and the command line's list.
+      option->clear(config);
+      std::string_view rest = setting.value;
+      for (;;) {
+        auto comma = rest.find(',');
+        option->set(config, where, trim(rest.substr(0, comma)));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
       }
-      case Kind::Value:
-        naming(where, *option, [&] { option->apply(config, setting.value); });
-        break;
+    } else {
+      option->set(config, where, setting.value);
     }
   }
 }
@@ -568,9 +428,11 @@ std::string UpstreamUrl::to_string() const {
          (tls_none ? "?tls=none" : "");
 }
 
-UpstreamUrl parse_upstream_url(std::string_view text) {
+namespace {
+
+UpstreamUrl parse_upstream_url(std::string_view name, std::string_view text) {
   auto fail = [&](const std::string& why) {
-    return ConfigError("upstream: " + why + " (got '" + std::string(text) + "')");
+    return ConfigError(std::string(name) + ": " + why + " (got '" + std::string(text) + "')");
   };
   auto scheme_end = text.find("://");
   if (scheme_end == std::string_view::npos) throw fail("expected imaps://HOST[:PORT] or imap://HOST[:PORT]");
@@ -621,13 +483,19 @@ UpstreamUrl parse_upstream_url(std::string_view text) {
   return url;
 }
 
+}  // namespace
+
+UpstreamUrl parse_upstream_url(std::string_view text) {
+  return parse_upstream_url("upstream", text);
+}
+
 std::string usage() {
   std::ostringstream out;
   out << "Usage: popgate --upstream imap://HOST[:PORT] [--listen ADDR:PORT]... [options]\n"
       << "A POP3 gateway in front of an IMAP mailbox.\n\n"
       << "  --config FILE                  JSON file with the same settings (field names with '_')\n";
   for (const auto& option : kOptions) {
-    std::string name = std::string("--") + option.cli;
+    std::string name = std::string("--") + option.name;
     out << "  " << name << std::string(name.size() < 22 ? 22 - name.size() : 1, ' ') << " " << option.help
         << "\n";
   }
@@ -694,12 +562,11 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
       arg = arg.substr(0, eq);
       has_inline_value = true;
     }
-    const Option* option = find_cli(arg);
+    const Option* option = find_name(arg);
     if (!option) throw ConfigError("unknown option '--" + std::string(arg) + "' (see --help)");
-    if (option->kind == Kind::Flag) {
+    if (option->is_flag()) {
       if (has_inline_value) throw ConfigError("--" + std::string(arg) + " takes no value");
-      // --no-maildrop-lock turns its setting off; every other flag turns its setting on.
-      option->apply_flag(config, !arg.starts_with("no-"));
+      option->set(config, !option->turns_off());
       continue;
     }
     if (!has_inline_value) {
@@ -707,12 +574,13 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
       value = args[++i];
     }
     // A list given on the command line replaces the file's, it does not extend it.
-    if (option->kind == Kind::List &&
+    if (option->is_list() &&
         std::find(lists_from_cli.begin(), lists_from_cli.end(), option) == lists_from_cli.end()) {
-      list_of(config, *option).clear();
+      option->clear(config);
       lists_from_cli.push_back(option);
     }
-    option->apply(config, value);
+    // Errors name the option; both listener lists have always called themselves "listen".
+    option->set(config, option->is_list() ? "listen" : option->name, value);
   }
   apply_environment(from_environment, config);
 
