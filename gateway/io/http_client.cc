@@ -67,13 +67,6 @@ Result<std::string> request_bytes(const HttpRequest& request, const HttpUrl& ori
 
 }  // namespace
 
-std::optional<std::string_view> HttpResponseHead::header(std::string_view name) const {
-  for (const auto& [field, value] : headers) {
-    if (iequals(field, name)) return std::string_view(value);
-  }
-  return std::nullopt;
-}
-
 // ---------------------------------------------------------------------------------------
 // HttpConnection
 
