@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "gateway/io/loop.h"
+#include "gateway/io/threadpool_work.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
 
@@ -41,7 +42,7 @@ class TokenStore {
  public:
   using Done = std::function<void(Status)>;
   TokenStore(io::Loop& loop, std::string dir);
-  // Writes still running finish; their callbacks do not run.
+  // Writes still running finish; their callbacks, and those of reads, do not run.
   ~TokenStore();
   TokenStore(const TokenStore&) = delete;
   TokenStore& operator=(const TokenStore&) = delete;
@@ -63,7 +64,8 @@ class TokenStore {
   io::Loop& loop_;
   std::string dir_;
   std::map<std::string, Pending, std::less<>> pending_;
-  std::shared_ptr<bool> alive_;
+  std::map<uint64_t, io::ThreadpoolWorkPtr> loads_;  // reads running, by number
+  uint64_t last_load_ = 0;
 };
 
 }  // namespace popgate::oauth2
