@@ -31,12 +31,6 @@ const imap::Value* fetch_item(const imap::Response& response, std::string_view n
   return nullptr;
 }
 
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  auto address = io::SocketAddress::from_numeric(io::HostPort{host, 0});
-  return address && address->is_loopback();
-}
-
 std::optional<uint32_t> parse_u32(std::string_view text) {
   uint32_t value = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -181,7 +175,7 @@ void ImapMailbox::on_greeting(Result<imap::Response> greeting) {
 void ImapMailbox::secure_then_login() {
   if (settings_.tls != UpstreamTls::StartTls || tls_active_) return login();
   if (!has_capability("STARTTLS")) {
-    if (is_loopback_host(settings_.host)) return login();
+    if (io::is_loopback_host(settings_.host)) return login();
     return finish_open(
         make_error(ErrorKind::Permanent,
                    "upstream does not offer STARTTLS; refusing to send the password in the clear "
