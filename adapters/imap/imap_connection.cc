@@ -8,6 +8,7 @@
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
 #include "protocol/common/str_cat.h"
+#include "protocol/common/wipe.h"
 
 namespace popgate {
 
@@ -195,12 +196,7 @@ void ImapConnection::handle_response(imap::Response&& response) {
 // Each part is wiped in place (a short one lives inside the vector, not on the heap).
 void ImapConnection::forget_sensitive_command() {
   if (!command_.sensitive) return;
-  for (std::string& part : command_.parts) {
-    part.resize(part.capacity());
-    volatile char* p = part.data();
-    for (size_t i = 0; i < part.size(); ++i) p[i] = 0;
-    part.clear();
-  }
+  for (std::string& part : command_.parts) wipe(part);
   command_.parts.clear();
 }
 

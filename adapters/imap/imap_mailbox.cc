@@ -17,12 +17,6 @@ using ascii::iequals;
 using ascii::istarts_with;
 using ascii::upper;
 
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  auto address = io::SocketAddress::from_numeric(io::HostPort{host, 0});
-  return address && address->is_loopback();
-}
-
 std::string describe(const imap::Response& response) {
   std::string text = response.name;
   if (!response.code.empty()) text += " [" + response.code + "]";
@@ -129,7 +123,7 @@ void ImapMailbox::on_greeting(Result<imap::Response> greeting) {
 void ImapMailbox::secure_then_login() {
   if (settings_.tls != UpstreamTls::StartTls || tls_active_) return login();
   if (!has_capability("STARTTLS")) {
-    if (is_loopback_host(settings_.host)) return login();
+    if (io::is_loopback_host(settings_.host)) return login();
     return finish_open(
         make_error(ErrorKind::Permanent,
                    "upstream does not offer STARTTLS; refusing to send the password in the clear "

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "protocol/common/wipe.h"
+
 namespace popgate {
 namespace {
 
@@ -121,7 +123,7 @@ std::optional<std::string> crypt_hash(const SecretString& password, const std::s
   std::optional<std::string> result;
   // On failure libxcrypt returns null or (crypt_rn never does, crypt may) a "*"-string.
   if (hashed != nullptr && hashed[0] != '*') result = std::string(hashed);
-  OPENSSL_cleanse(data.get(), sizeof(crypt_data));
+  wipe_memory(data.get(), sizeof(crypt_data));
   return result;
 }
 

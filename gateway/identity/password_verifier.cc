@@ -1,58 +1,38 @@
-// PasswordVerifier: uv_queue_work runs the hash, the after-work callback compares and answers.
+// PasswordVerifier: the hash runs on the threadpool (io::run_on_threadpool), the answer on the loop.
 #include "gateway/identity/password_verifier.h"
 
-#include <uv.h>
-
 #include "gateway/identity/password_hash.h"
+#include "gateway/io/threadpool_work.h"
 
 namespace popgate {
 namespace {
 
-// Shared by the handle and the work request; the handle only ever clears `done`.
-struct VerificationState {
-  PasswordVerifier::Done done;
-};
-
-// Owned by libuv from uv_queue_work until its after-work callback, which deletes it. Each field
-// is touched by one thread at a time: the pool thread between the two callbacks, else the loop.
-struct VerificationWork {
-  uv_work_t request{};
+// What the pool thread reads and writes, between the start of the work and its completion.
+struct Verification {
   std::shared_ptr<const PasswordVerifier::Hasher> hasher;
   std::shared_ptr<std::atomic<uint64_t>> hashes_computed;
   SecretString password;
   std::string hash;
   bool refuse = false;
   bool matches = false;
-  std::shared_ptr<VerificationState> state;
 };
+
+void hash_on_pool(Verification& work) {
+  std::optional<std::string> computed = (*work.hasher)(work.password, work.hash);
+  work.hashes_computed->fetch_add(1);
+  // Compared even when the answer is fixed, so both paths do the same work.
+  const bool same = computed && same_hash(*computed, work.hash);
+  work.matches = same && !work.refuse;
+  work.password.wipe();
+}
 
 class VerificationHandle final : public PendingVerification {
  public:
-  explicit VerificationHandle(std::shared_ptr<VerificationState> state) : state_(std::move(state)) {}
-  ~VerificationHandle() override { state_->done = nullptr; }
+  explicit VerificationHandle(io::ThreadpoolWorkPtr work) : work_(std::move(work)) {}
 
  private:
-  std::shared_ptr<VerificationState> state_;
+  io::ThreadpoolWorkPtr work_;  // destroying it cancels the answer
 };
-
-void hash_on_pool(uv_work_t* request) {
-  auto* work = static_cast<VerificationWork*>(request->data);
-  std::optional<std::string> computed = (*work->hasher)(work->password, work->hash);
-  work->hashes_computed->fetch_add(1);
-  // Compared even when the answer is fixed, so both paths do the same work.
-  const bool same = computed && same_hash(*computed, work->hash);
-  work->matches = same && !work->refuse;
-  work->password.wipe();
-}
-
-void answer_on_loop(uv_work_t* request, int /*status*/) {
-  std::unique_ptr<VerificationWork> work(static_cast<VerificationWork*>(request->data));
-  // Moved out first: the callback may destroy the handle (and whatever owns it).
-  PasswordVerifier::Done done = std::move(work->state->done);
-  work->state->done = nullptr;
-  // UV_ECANCELED (the loop is being torn down before the hash ran) is an ordinary mismatch.
-  if (done) done(work->matches);
-}
 
 }  // namespace
 
@@ -75,26 +55,17 @@ PendingVerificationPtr PasswordVerifier::verify_and_refuse(SecretString password
 
 PendingVerificationPtr PasswordVerifier::start(SecretString password, std::string hash, bool refuse,
                                                Done done) {
-  auto state = std::make_shared<VerificationState>(VerificationState{std::move(done)});
-  auto work = std::make_unique<VerificationWork>();
+  auto work = std::make_shared<Verification>();
   work->hasher = hasher_;
   work->hashes_computed = hashes_computed_;
   work->password = std::move(password);
   work->hash = std::move(hash);
   work->refuse = refuse;
-  work->state = state;
-  work->request.data = work.get();
-  if (uv_queue_work(loop_.raw(), &work->request, hash_on_pool, answer_on_loop) != 0) {
-    // Cannot happen with valid arguments; answer "no" on the next tick rather than never.
-    loop_.defer([state] {
-      auto answer = std::move(state->done);
-      state->done = nullptr;
-      if (answer) answer(false);
-    });
-    return std::make_unique<VerificationHandle>(std::move(state));
-  }
-  work.release();  // libuv's until answer_on_loop
-  return std::make_unique<VerificationHandle>(std::move(state));
+  return std::make_unique<VerificationHandle>(io::run_on_threadpool(
+      loop_, [work] { hash_on_pool(*work); },
+      [work, done = std::move(done)] {
+        if (done) done(work->matches);
+      }));
 }
 
 }  // namespace popgate

@@ -9,73 +9,16 @@
 // destroyed from the loop, never while one of their callbacks may be on the stack.
 #include "gateway/io/http_connection.h"
 
-#include <algorithm>
-#include <cctype>
 #include <utility>
 
+#include "gateway/io/http_request_writer.h"
 #include "gateway/io/http_response_parser.h"
 #include "gateway/io/liveness.h"
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_transport.h"
-#include "protocol/common/ascii.h"
 
 namespace popgate::io {
-
-namespace {
-
-using ascii::iequals;
-
-// RFC 9110 §5.6.2 tchar.
-bool is_token(std::string_view text) {
-  static constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || kSpecials.find(c) != std::string_view::npos;
-  });
-}
-
-// A field value must not be able to end the header line (RFC 9110 §5.5).
-bool is_field_value(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
-// RFC 9112 §3: request line, Host, the caller's fields, the framing, the body. Errors
-// name a bad header but never show its value: it may be a credential.
-Result<std::string> request_bytes(const HttpRequest& request, const HttpUrl& origin) {
-  if (!is_token(request.method)) return make_error(ErrorKind::Internal, "invalid HTTP request method");
-  if (request.target.empty() || request.target[0] != '/' || has_control_or_space(request.target)) {
-    return make_error(ErrorKind::Internal, "invalid HTTP request target");
-  }
-  std::string wire =
-      request.method + " " + request.target + " HTTP/1.1\r\nHost: " + origin.authority() + "\r\n";
-  for (const auto& [name, value] : request.headers) {
-    if (!is_token(name)) return make_error(ErrorKind::Internal, "invalid HTTP request header name");
-    if (!is_field_value(value)) {
-      return make_error(ErrorKind::Internal, "invalid value in HTTP request header " + name);
-    }
-    // The client frames the message itself.
-    if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
-      continue;
-    wire += name + ": " + value + "\r\n";
-  }
-  // RFC 9110 §8.6: a length even for an empty body where the method expects one.
-  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-      request.method == "PATCH") {
-    wire += "Content-Length: " + std::to_string(request.body.size()) + "\r\n";
-  }
-  wire += "\r\n";
-  wire += request.body;
-  return wire;
-}
-
-}  // namespace
-
-std::optional<std::string_view> HttpResponseHead::header(std::string_view name) const {
-  for (const auto& [field, value] : headers) {
-    if (iequals(field, name)) return std::string_view(value);
-  }
-  return std::nullopt;
-}
 
 // ---------------------------------------------------------------------------------------
 // HttpConnection
@@ -191,7 +134,7 @@ void HttpConnection::Impl::start(HttpRequest request, Done done, HttpBodySink* s
     return fail_later(std::move(done), std::move(stream_done),
                       make_error(ErrorKind::Internal, "https origin without a TLS context"));
   }
-  Result<std::string> wire = request_bytes(request, origin_);
+  Result<std::string> wire = write_http_request(request, origin_.authority());
   if (!wire.ok()) return fail_later(std::move(done), std::move(stream_done), wire.error());
 
   exchange_ = std::make_unique<Exchange>();

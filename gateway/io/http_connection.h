@@ -15,34 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/io/http_message.h"
 #include "gateway/io/http_url.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/tls_context.h"
 #include "protocol/common/result.h"
 
 namespace popgate::io {
-
-using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
-
-struct HttpRequest {
-  std::string method = "GET";
-  std::string target = "/";
-  HttpHeaders headers;  // Host, Content-Length and Connection are added by the client
-  std::string body;
-  bool sensitive = false;  // headers carry credentials: never logged
-};
-
-struct HttpResponseHead {
-  int status = 0;
-  HttpHeaders headers;  // names as received
-  // Case-insensitive lookup of the first header with this name.
-  std::optional<std::string_view> header(std::string_view name) const;
-};
-
-struct HttpResponse {
-  HttpResponseHead head;
-  std::string body;
-};
 
 // Receives a streamed response.
 class HttpBodySink {

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/io/http_connection.h"
+#include "gateway/io/http_message.h"
 
 struct llhttp__internal_s;
 

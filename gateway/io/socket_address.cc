@@ -1,4 +1,4 @@
-// SocketAddress: parsing "host:port", numeric addresses, formatting and the loopback test.
+// SocketAddress: parsing "host:port", numeric addresses, formatting and the loopback tests.
 #include "gateway/io/socket_address.h"
 
 #include <uv.h>
@@ -117,6 +117,12 @@ bool SocketAddress::is_loopback() const {
     return IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127;
   }
   return false;
+}
+
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  std::optional<SocketAddress> address = SocketAddress::from_numeric(HostPort{std::string(host), 0});
+  return address && address->is_loopback();
 }
 
 }  // namespace popgate::io

@@ -35,4 +35,10 @@ class SocketAddress {
   sockaddr_storage storage_{};
 };
 
+// A configured host that cannot lead off this machine, so credentials may go to it in the clear:
+// the name "localhost" as written (HttpUrl lowercases its hosts; an IMAP host is as configured),
+// or a numeric address that is_loopback() (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104). No other
+// name is resolved or guessed at: "127.example.com" is a name like any other.
+bool is_loopback_host(std::string_view host);
+
 }  // namespace popgate::io

@@ -12,7 +12,7 @@
 #include <utility>
 
 #include "gateway/io/socket_address.h"
-#include "gateway/io/wipe.h"
+#include "protocol/common/wipe.h"
 
 namespace popgate::io {
 
@@ -119,8 +119,8 @@ void on_timer_closed(uv_handle_t* handle) {
 struct WriteRequest {
   uv_write_t req{};
   Socket* socket = nullptr;
-  std::string bytes;  // owned until the callback
-  ~WriteRequest() { wipe(bytes); }  // it may hold a LOGIN command (gateway/io/wipe.h)
+  std::string bytes;                // owned until the callback
+  ~WriteRequest() { wipe(bytes); }  // it may hold a LOGIN command (protocol/common/wipe.h)
 };
 
 void on_write(uv_write_t* req, int status) {

@@ -17,7 +17,7 @@
 #include <string>
 #include <utility>
 
-#include "gateway/io/wipe.h"
+#include "protocol/common/wipe.h"
 
 namespace popgate::io {
 

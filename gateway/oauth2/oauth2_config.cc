@@ -22,15 +22,11 @@ bool valid_client_name(std::string_view name) {
   return true;
 }
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.starts_with("127.");
-}
-
 // Token endpoints receive secrets: https, except on loopback (tests, a local proxy).
 std::string checked_url(const std::string& where, const std::string& text) {
   auto url = io::HttpUrl::parse(text);
   if (!url) throw ConfigError(where + ": not an http(s) URL");
-  if (!url->tls && !is_loopback(url->host))
+  if (!url->tls && !io::is_loopback_host(url->host))
     throw ConfigError(where + ": must be https:// (http:// only on loopback)");
   return text;
 }

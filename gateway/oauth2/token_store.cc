@@ -124,53 +124,20 @@ Result<std::optional<SecretString>> read_token_file(const std::string& dir, std:
 }
 
 struct TokenStore::Pending {
-  bool writing = false;
+  io::ThreadpoolWorkPtr write;        // the write running now, if any
   std::optional<SecretString> next;   // the newest token not yet handed to a write
   std::vector<Done> waiting_next;     // callbacks for `next`
   std::vector<Done> waiting_current;  // callbacks for the write running now
 };
 
-namespace {
-
-// One job for libuv's threadpool: `work` runs there, `after` on the loop thread unless the owner
-// (that `alive` watches) is gone by then.
-struct ThreadpoolJob {
-  uv_work_t request{};
-  std::function<void()> work;
-  std::function<void()> after;
-  io::Liveness::Watch alive;
-};
-
-void run_on_threadpool(io::Loop& loop, io::Liveness::Watch alive, std::function<void()> work,
-                       std::function<void()> after) {
-  auto* job = new ThreadpoolJob{{}, std::move(work), std::move(after), std::move(alive)};
-  job->request.data = job;
-  auto finish = [](uv_work_t* request, int) {
-    std::unique_ptr<ThreadpoolJob> owned(static_cast<ThreadpoolJob*>(request->data));
-    if (!owned->alive) return;
-    owned->after();
-  };
-  int rc = uv_queue_work(
-      loop.raw(), &job->request,
-      [](uv_work_t* request) { static_cast<ThreadpoolJob*>(request->data)->work(); }, finish);
-  if (rc != 0) {
-    // Only while the loop shuts down: do the work here rather than lose a token.
-    job->work();
-    loop.defer([job, finish] { finish(&job->request, 0); });
-  }
-}
-
-}  // namespace
-
 TokenStore::TokenStore(io::Loop& loop, std::string dir) : loop_(loop), dir_(std::move(dir)) {}
 
-TokenStore::~TokenStore() {
-  alive_.revoke();
-}
+// Destroying the handles cancels the completions; the writes themselves still finish.
+TokenStore::~TokenStore() = default;
 
 bool TokenStore::idle() const {
   for (const auto& [client, pending] : pending_) {
-    if (pending.writing || pending.next) return false;
+    if (pending.write || pending.next) return false;
   }
   return true;
 }
@@ -179,7 +146,7 @@ void TokenStore::save(const std::string& client, SecretString refresh_token, Don
   Pending& pending = pending_[client];
   pending.next = std::move(refresh_token);
   if (done) pending.waiting_next.push_back(std::move(done));
-  if (!pending.writing) start_next(client);
+  if (!pending.write) start_next(client);
 }
 
 void TokenStore::start_next(const std::string& client) {
@@ -187,19 +154,17 @@ void TokenStore::start_next(const std::string& client) {
   if (!pending.next) return;
   auto token = std::make_shared<SecretString>(std::move(*pending.next));
   pending.next.reset();
-  pending.writing = true;
   pending.waiting_current = std::move(pending.waiting_next);
   pending.waiting_next.clear();
   auto status = std::make_shared<Status>(Ok{});
-  run_on_threadpool(
-      loop_, alive_.watch(),
-      [dir = dir_, client, token, status] { *status = write_token_file(dir, client, *token); },
+  pending.write = io::run_on_threadpool(
+      loop_, [dir = dir_, client, token, status] { *status = write_token_file(dir, client, *token); },
       [this, client, status] { finish_write(client, *status); });
 }
 
 void TokenStore::finish_write(const std::string& client, const Status& status) {
   Pending& pending = pending_[client];
-  pending.writing = false;
+  pending.write.reset();  // from its own completion, which has let go of it
   std::vector<Done> done = std::move(pending.waiting_current);
   pending.waiting_current.clear();
   start_next(client);
@@ -210,9 +175,13 @@ void TokenStore::finish_write(const std::string& client, const Status& status) {
 void TokenStore::load(const std::string& client,
                       std::function<void(Result<std::optional<SecretString>>)> done) {
   auto result = std::make_shared<Result<std::optional<SecretString>>>(std::optional<SecretString>());
-  run_on_threadpool(
-      loop_, alive_.watch(), [dir = dir_, client, result] { *result = read_token_file(dir, client); },
-      [result, done = std::move(done)] { done(std::move(*result)); });
+  const uint64_t id = ++last_load_;
+  loads_[id] = io::run_on_threadpool(
+      loop_, [dir = dir_, client, result] { *result = read_token_file(dir, client); },
+      [this, id, result, done = std::move(done)] {
+        loads_.erase(id);
+        done(std::move(*result));
+      });
 }
 
 }  // namespace popgate::oauth2

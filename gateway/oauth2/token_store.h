@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
+#include "gateway/io/threadpool_work.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
 
@@ -42,7 +42,7 @@ class TokenStore {
  public:
   using Done = std::function<void(Status)>;
   TokenStore(io::Loop& loop, std::string dir);
-  // Writes still running finish; their callbacks do not run.
+  // Writes still running finish; their callbacks, and those of reads, do not run.
   ~TokenStore();
   TokenStore(const TokenStore&) = delete;
   TokenStore& operator=(const TokenStore&) = delete;
@@ -64,7 +64,8 @@ class TokenStore {
   io::Loop& loop_;
   std::string dir_;
   std::map<std::string, Pending, std::less<>> pending_;
-  io::Liveness alive_;
+  std::map<uint64_t, io::ThreadpoolWorkPtr> loads_;  // reads running, by number
+  uint64_t last_load_ = 0;
 };
 
 }  // namespace popgate::oauth2

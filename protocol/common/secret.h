@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/common/wipe.h"
+
 namespace popgate {
 
 class SecretString {
@@ -15,12 +17,19 @@ class SecretString {
   explicit SecretString(const char* value) : value_(value) {}
   SecretString(const SecretString&) = default;
   SecretString& operator=(const SecretString& other) {
-    if (this != &other) { wipe(); value_ = other.value_; }
+    if (this != &other) {
+      wipe();
+      value_ = other.value_;
+    }
     return *this;
   }
   SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.wipe(); }
   SecretString& operator=(SecretString&& other) noexcept {
-    if (this != &other) { wipe(); value_ = std::move(other.value_); other.wipe(); }
+    if (this != &other) {
+      wipe();
+      value_ = std::move(other.value_);
+      other.wipe();
+    }
     return *this;
   }
   ~SecretString() { wipe(); }
@@ -30,14 +39,8 @@ class SecretString {
   bool empty() const { return value_.empty(); }
   size_t size() const { return value_.size(); }
 
-  void wipe() {
-    // Cover the whole buffer (a moved-from short string keeps its bytes past size()),
-    // with volatile writes the optimiser cannot drop as dead stores before free.
-    value_.resize(value_.capacity());
-    volatile char* p = value_.data();
-    for (size_t i = 0; i < value_.size(); ++i) p[i] = 0;
-    value_.clear();
-  }
+  // The whole buffer, spare capacity too (a moved-from short string keeps its bytes past size()).
+  void wipe() { popgate::wipe(value_); }
 
  private:
   std::string value_;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "protocol/common/str_cat.h"
+#include "protocol/common/wipe.h"
 #include "protocol/sasl/base64.h"
 
 namespace popgate::imap {
@@ -109,13 +110,6 @@ Command simple(std::string tag, std::string_view name) {
   Command command = start(std::move(tag), name);
   finish(command);
   return command;
-}
-
-// Overwrites a plaintext credential copy before it is freed; volatile keeps the stores.
-void wipe(std::string& secret) {
-  volatile char* p = secret.data();
-  for (size_t i = 0; i < secret.size(); ++i) p[i] = 0;
-  secret.clear();
 }
 
 // Decodes one UTF-8 sequence at `pos`; invalid or overlong input yields U+FFFD for one octet.

@@ -7,6 +7,7 @@
 #include <array>
 #include <utility>
 
+#include "protocol/common/wipe.h"
 #include "protocol/pop3/pop3_command.h"
 #include "protocol/pop3/pop3_server_text.h"
 

@@ -1,11 +1,11 @@
 // Pop3Server's command handlers (RFC 1939 §§4-7, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 and
 // RFC 7628 AUTH), one per keyword of the table in pop3_server.cc, and the checks they share.
-#include "protocol/pop3/pop3_server.h"
-
 #include <string>
 #include <utility>
 
+#include "protocol/common/wipe.h"
 #include "protocol/pop3/pop3_command.h"
+#include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/pop3_server_text.h"
 #include "protocol/sasl/base64.h"
 #include "protocol/sasl/sasl_plain.h"

@@ -40,17 +40,4 @@ inline std::string_view trim_spaces(std::string_view text) {
   return text.substr(first, text.find_last_not_of(' ') - first + 1);
 }
 
-// Zeroes [from, to) of `s` with writes the optimiser cannot drop.
-inline void wipe_range(std::string& s, size_t from, size_t to) {
-  volatile char* p = s.data();
-  for (size_t i = from; i < to && i < s.size(); ++i) p[i] = 0;
-}
-
-// Decoded SASL responses and the input buffer hold passwords; clear them before their memory is
-// released.
-inline void wipe(std::string& s) {
-  wipe_range(s, 0, s.size());
-  s.clear();
-}
-
 }  // namespace popgate::pop3

@@ -2,6 +2,7 @@
 #include "protocol/sasl/oauth_bearer.h"
 
 #include "protocol/common/ascii.h"
+#include "protocol/common/wipe.h"
 #include "protocol/sasl/base64.h"
 
 namespace popgate::sasl {
@@ -9,13 +10,6 @@ namespace popgate::sasl {
 namespace {
 
 constexpr char kKvsep = '\x01';  // RFC 7628 §3.1 kvsep
-
-// Temporary copies of a token are cleared before their memory is released.
-void wipe(std::string& s) {
-  volatile char* p = s.data();
-  for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
-  s.clear();
-}
 
 Error malformed(OAuthMechanism mechanism, std::string_view what) {
   return make_error(ErrorKind::Protocol, std::string(to_string(mechanism)) + ": " + std::string(what));

@@ -1,6 +1,7 @@
 // SASL PLAIN (RFC 4616) message parsing for clients and encoding for upstream servers.
 #include "protocol/sasl/sasl_plain.h"
 
+#include "protocol/common/wipe.h"
 #include "protocol/sasl/base64.h"
 
 namespace popgate::sasl {
@@ -8,13 +9,6 @@ namespace popgate::sasl {
 namespace {
 
 constexpr char kNul = '\0';
-
-// Temporary copies of a password are cleared before their memory is released.
-void wipe(std::string& s) {
-  volatile char* p = s.data();
-  for (size_t i = 0; i < s.size(); ++i) p[i] = 0;
-  s.clear();
-}
 
 }  // namespace
 
@@ -44,6 +38,7 @@ SecretString encode_plain(std::string_view authzid, std::string_view authcid, co
   message.append(password.reveal());
   std::string encoded = base64_encode(message);
   SecretString result(encoded);
+  // Temporary copies of the password are cleared before their memory is released.
   wipe(message);
   wipe(encoded);
   return result;

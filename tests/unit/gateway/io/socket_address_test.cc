@@ -98,5 +98,34 @@ TEST(SocketAddress, IsLoopback) {
   EXPECT_FALSE(SocketAddress{}.is_loopback());
 }
 
+TEST(IsLoopbackHost, LocalhostOrANumericLoopbackAddressButNoOtherName) {
+  const std::pair<const char*, bool> cases[] = {
+      {"localhost", true},
+      {"127.0.0.1", true},
+      {"127.9.9.9", true},
+      {"::1", true},
+      {"0:0:0:0:0:0:0:1", true},
+      {"::ffff:127.0.0.1", true},
+      // Names, whatever they resolve to; the name "localhost" only as written.
+      {"127.example.com", false},
+      {"127.0.0.1.nip.io", false},
+      {"localhost.localdomain", false},
+      {"localhost.", false},
+      {"LocalHost", false},
+      {"mail.example.com", false},
+      // Not numeric addresses to inet_pton, not loopback ones, or not hosts at all.
+      {"127.1", false},
+      {"128.0.0.1", false},
+      {"10.0.0.1", false},
+      {"0.0.0.0", false},
+      {"::", false},
+      {"::ffff:10.0.0.1", false},
+      {"[::1]", false},
+      {"127.0.0.1:143", false},
+      {"", false},
+  };
+  for (const auto& [host, loopback] : cases) EXPECT_EQ(is_loopback_host(host), loopback) << host;
+}
+
 }  // namespace
 }  // namespace popgate::io

@@ -93,9 +93,18 @@ TEST(OAuth2Config, ErrorsNameTheClientAndField) {
   plain_http["token_endpoint"] = "http://idp.example/token";
   EXPECT_NE(error_of({{"m365", plain_http}}).find("oauth2_clients.m365.token_endpoint: must be https://"),
             std::string::npos);
-  nlohmann::json loopback = m365();
-  loopback["token_endpoint"] = "http://127.0.0.1:8080/token";
-  EXPECT_EQ(error_of({{"m365", loopback}}), "");
+  for (const char* url : {"http://127.0.0.1:8080/token", "http://LocalHost:8080/token", "http://[::1]/token",
+                          "http://127.2.3.4/token"}) {
+    nlohmann::json loopback = m365();
+    loopback["token_endpoint"] = url;
+    EXPECT_EQ(error_of({{"m365", loopback}}), "") << url;
+  }
+  // A name that merely starts like a loopback address may lead anywhere.
+  nlohmann::json lookalike = m365();
+  lookalike["device_authorization_endpoint"] = "http://127.attacker.example/devicecode";
+  EXPECT_NE(error_of({{"m365", lookalike}})
+                .find("oauth2_clients.m365.device_authorization_endpoint: must be https://"),
+            std::string::npos);
   nlohmann::json typo = m365();
   typo["scopes"] = "x";
   EXPECT_NE(error_of({{"m365", typo}}).find("unknown field 'scopes'"), std::string::npos);
