@@ -24,13 +24,6 @@ pop3::Options server_options(const SessionContext& context, const io::Transport&
   return options;
 }
 
-// A test that does not look at metrics leaves SessionContext::metrics null: it counts here.
-Metrics& metrics_or_sink(Metrics* metrics) {
-  if (metrics != nullptr) return *metrics;
-  static Metrics sink;
-  return sink;
-}
-
 double seconds_since(uint64_t began_ns) {
   return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
 }
@@ -47,7 +40,7 @@ Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr 
       idle_timer_(context.loop),
       auth_delay_timer_(context.loop),
       update_timer_(context.loop),
-      metrics_(metrics_or_sink(context.metrics)),
+      metrics_(context.metrics),
       active_(metrics_.session_opened(implicit_tls ? Listener::Pop3s : Listener::Pop3)) {}
 
 Pop3Session::~Pop3Session() = default;
@@ -194,12 +187,8 @@ void Pop3Session::authenticate(pop3::Authenticate&& request) {
   if (refuse_throttled_login(request.user)) return;
   const CredentialKind kind = request.bearer_token() ? CredentialKind::BearerToken : CredentialKind::Password;
   Credentials login{request.mechanism, std::move(request.user), std::move(request.password), kind};
-  if (context_.router == nullptr) {
-    std::string identity = UpstreamGovernor::identity_key("default", login.user, {});
-    return open_upstream(context_.mailboxes, std::move(login), std::move(identity));
-  }
   action_ = "routing the login";
-  pending_route_ = context_.router->resolve(
+  pending_route_ = context_.router.resolve(
       std::move(login), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
 }
 
@@ -313,7 +302,7 @@ void Pop3Session::on_opened(Result<Snapshot> result) {
     }
   }
   count_successful_login();
-  if (context_.upstream_governor != nullptr) context_.upstream_governor->record_success(upstream_identity_);
+  context_.upstream_governor.record_success(upstream_identity_);
   metrics_.auth_succeeded(auth_mechanism_);
   snapshot_ = std::move(snapshot);
   std::vector<pop3::MessageListing> listing;
@@ -347,10 +336,9 @@ AuthThrottleSettings throttle_settings(const Config& config) {
 
 bool Pop3Session::refuse_throttled_login(std::string_view user) {
   login_name_ = user;
-  if (context_.auth_throttle == nullptr) return false;
   const std::string address = client_address_key(client_->peer().address);
   const uint64_t now_ms = context_.loop.now_ms();
-  if (!context_.auth_throttle->locked_out(address, user, now_ms, throttle_settings(*config_))) return false;
+  if (!context_.auth_throttle.locked_out(address, user, now_ms, throttle_settings(*config_))) return false;
   // The upstream is not asked: a locked-out name or address learns nothing more, right or wrong.
   metrics_.auth_failed(auth_mechanism_, ErrorKind::LoginDelay);
   log::Line(log::Level::Info, "login_throttled").field("session", id_).field("user", user);
@@ -360,13 +348,12 @@ bool Pop3Session::refuse_throttled_login(std::string_view user) {
 }
 
 uint64_t Pop3Session::count_failed_login() {
-  if (context_.auth_throttle == nullptr) return config_->auth_failure_delay_ms;
-  return context_.auth_throttle->record_failure(client_address_key(client_->peer().address), login_name_,
-                                                context_.loop.now_ms(), throttle_settings(*config_));
+  return context_.auth_throttle.record_failure(client_address_key(client_->peer().address), login_name_,
+                                               context_.loop.now_ms(), throttle_settings(*config_));
 }
 
 void Pop3Session::count_successful_login() {
-  if (context_.auth_throttle != nullptr) context_.auth_throttle->record_success(login_name_);
+  context_.auth_throttle.record_success(login_name_);
 }
 
 void Pop3Session::answer_failed_login(ErrorKind kind, uint64_t delay_ms) {
@@ -393,9 +380,8 @@ UpstreamGovernorSettings governor_settings(const Config& config) {
 }  // namespace
 
 bool Pop3Session::admit_upstream(const std::string& identity) {
-  if (context_.upstream_governor == nullptr) return true;
   auto admission =
-      context_.upstream_governor->admit(identity, context_.loop.now_ms(), governor_settings(*config_));
+      context_.upstream_governor.admit(identity, context_.loop.now_ms(), governor_settings(*config_));
   switch (admission.verdict) {
     case UpstreamGovernor::Verdict::Admitted:
       upstream_slot_ = std::move(admission.slot);
@@ -427,8 +413,7 @@ void Pop3Session::note_throttling(const Error& error, bool at_login) {
                                   : error.kind == ErrorKind::Temporary && error.retry_after_ms > 0;
   if (!throttled) return;
   upstream_metrics_->throttled();
-  if (context_.upstream_governor == nullptr) return;
-  const uint64_t backoff_ms = context_.upstream_governor->record_throttled(
+  const uint64_t backoff_ms = context_.upstream_governor.record_throttled(
       upstream_identity_, error.retry_after_ms, context_.loop.now_ms(), governor_settings(*config_));
   log::Line(log::Level::Warn, "upstream_throttled")
       .field("session", id_)

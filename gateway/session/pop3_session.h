@@ -14,40 +14,18 @@
 #include "adapters/mailbox.h"
 #include "gateway/admin/metrics.h"
 #include "gateway/config/config.h"
-#include "gateway/config/tls_certificates.h"
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/transport.h"
-#include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
+#include "gateway/session/session_context.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/top_filter.h"
 
 namespace popgate {
-
-// What every session of one service shares.
-struct SessionContext {
-  io::Loop& loop;
-  std::shared_ptr<const Config> config;
-  MailboxFactory& mailboxes;
-  MaildropLocks& locks;
-  const TlsCertificates* certificates;  // null without --tls-cert: no STLS, no implicit TLS
-  // Called once when the session is over; the owner destroys it on a later tick.
-  std::function<void(uint64_t session_id)> on_finished;
-  // The process's metrics; never null in production. A test that does not look at metrics
-  // may leave it null (the session then counts into a private sink).
-  Metrics* metrics = nullptr;
-  // Failed-login accounting shared by the service's sessions; null: no throttling beyond the
-  // fixed --auth-failure-delay (tests that do not look at it).
-  AuthThrottle* auth_throttle = nullptr;
-  // Routing rules and local accounts; null: every login passes through to `mailboxes`.
-  LoginRouter* router = nullptr;
-  // Per-identity upstream backoff and session cap; null: neither (tests that do not look at it).
-  UpstreamGovernor* upstream_governor = nullptr;
-};
 
 class Pop3Session final : public io::TransportHandler, public BodySink {
  public:

@@ -238,9 +238,19 @@ class SessionMetricsTest : public ::testing::Test {
   io::Loop loop_;
   FakeUpstream upstream_;
   FakeMailboxFactory factory_{loop_, upstream_};
+  LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
+  NoLoginThrottle throttle_;
+  NoIdentityGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  SessionContext context_{loop_, config_, factory_, locks_, nullptr, nullptr, &metrics_};
+  SessionContext context_{.loop = loop_,
+                          .config = config_,
+                          .router = *router_,
+                          .locks = locks_,
+                          .certificates = nullptr,
+                          .metrics = metrics_,
+                          .auth_throttle = throttle_,
+                          .upstream_governor = governor_};
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
   std::vector<std::unique_ptr<Client>> clients_;
   uint64_t next_id_ = 1;

@@ -45,7 +45,6 @@ class Pop3SessionGovernorTest : public ::testing::Test {
     config_->max_upstream_sessions_per_identity = 2;
     config_->upstream_backoff_ms = 60'000;  // longer than any test: "within the backoff" is certain
     upstream_.messages = {{{"11", 22, "UIDL-A"}, "Subject: a\r\n\r\nbody one\r\n"}};
-    context_.upstream_governor = &governor_;
     context_.on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
   }
 
@@ -87,15 +86,24 @@ class Pop3SessionGovernorTest : public ::testing::Test {
     return at == std::string::npos ? -1 : std::stod(text.substr(at + line_prefix.size() + 2));
   }
 
+  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
   io::Loop loop_;
   FakeUpstream upstream_;
   FakeMailboxFactory fakes_{loop_, upstream_};
   CountingFactory factory_{fakes_};
+  LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
-  Metrics metrics_;
+  NoLoginThrottle throttle_;
   UpstreamGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  SessionContext context_{loop_, config_, factory_, locks_, nullptr, nullptr, &metrics_, nullptr};
+  SessionContext context_{.loop = loop_,
+                          .config = config_,
+                          .router = *router_,
+                          .locks = locks_,
+                          .certificates = nullptr,
+                          .metrics = metrics_,
+                          .auth_throttle = throttle_,
+                          .upstream_governor = governor_};
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
   uint64_t next_id_ = 1;
 };

@@ -76,13 +76,23 @@ class Pop3SessionLimitsTest : public ::testing::Test {
 
   bool finished(const Client& client) const { return sessions_.count(client.id) == 0; }
 
+  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
   io::Loop loop_;
   FakeUpstream upstream_;
   FakeMailboxFactory factory_{loop_, upstream_};
+  LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
   AuthThrottle throttle_;
+  NoIdentityGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
-  SessionContext context_{loop_, config_, factory_, locks_, nullptr, nullptr, nullptr, &throttle_};
+  SessionContext context_{.loop = loop_,
+                          .config = config_,
+                          .router = *router_,
+                          .locks = locks_,
+                          .certificates = nullptr,
+                          .metrics = metrics_,
+                          .auth_throttle = throttle_,
+                          .upstream_governor = governor_};
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
   uint64_t next_id_ = 1;
 };

@@ -51,8 +51,14 @@ class Pop3SessionTest : public ::testing::Test {
 
   Client connect(bool loopback = true) {
     if (!context_) {
-      context_ = std::make_unique<SessionContext>(
-          SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
+      context_ = std::make_unique<SessionContext>(SessionContext{.loop = loop_,
+                                                                 .config = config_,
+                                                                 .router = *router_,
+                                                                 .locks = locks_,
+                                                                 .certificates = nullptr,
+                                                                 .metrics = metrics_,
+                                                                 .auth_throttle = throttle_,
+                                                                 .upstream_governor = governor_});
       context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
     }
     Client client;
@@ -92,10 +98,14 @@ class Pop3SessionTest : public ::testing::Test {
 
   bool finished(const Client& client) const { return sessions_.count(client.id) == 0; }
 
+  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
   io::Loop loop_;
   FakeUpstream upstream_;
   FakeMailboxFactory factory_{loop_, upstream_};
+  LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
+  NoLoginThrottle throttle_;
+  NoIdentityGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   std::unique_ptr<SessionContext> context_;
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;

@@ -282,8 +282,14 @@ class SessionReuseTest : public ::testing::Test {
   SessionReuseTest() {
     config_->auth_failure_delay_ms = 10;
     upstream_.messages = {{"11", 100}, {"12", 200}};
-    context_ =
-        std::make_unique<SessionContext>(SessionContext{loop_, config_, factory_, locks_, nullptr, nullptr});
+    context_ = std::make_unique<SessionContext>(SessionContext{.loop = loop_,
+                                                               .config = config_,
+                                                               .router = *router_,
+                                                               .locks = locks_,
+                                                               .certificates = nullptr,
+                                                               .metrics = metrics_,
+                                                               .auth_throttle = throttle_,
+                                                               .upstream_governor = governor_});
     context_->on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); };
   }
 
@@ -327,10 +333,14 @@ class SessionReuseTest : public ::testing::Test {
     return reply;
   }
 
+  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
   io::Loop loop_;
   ScriptedUpstream upstream_;
   PoolingFactory factory_{loop_, upstream_, {60'000, 10}};
+  LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
+  NoLoginThrottle throttle_;
+  NoIdentityGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   std::unique_ptr<SessionContext> context_;
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
