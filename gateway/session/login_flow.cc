@@ -3,6 +3,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <utility>
 
 #include "gateway/log.h"
@@ -32,7 +33,37 @@ double seconds_since(uint64_t began_ns) {
   return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
 }
 
+struct NamedMechanism {
+  std::string_view name;
+  AuthMechanism mechanism;
+};
+constexpr std::array<NamedMechanism, 4> kMechanisms = {{
+    {"USER", AuthMechanism::User},
+    {"PLAIN", AuthMechanism::Plain},
+    {"XOAUTH2", AuthMechanism::Xoauth2},
+    {"OAUTHBEARER", AuthMechanism::Oauthbearer},
+}};
+
 }  // namespace
+
+AuthMechanism auth_mechanism(std::string_view name) {
+  for (const NamedMechanism& known : kMechanisms) {
+    if (known.name == name) return known.mechanism;
+  }
+  return AuthMechanism::User;
+}
+
+CredentialKind credential_kind(AuthMechanism mechanism) {
+  switch (mechanism) {
+    case AuthMechanism::Xoauth2:
+    case AuthMechanism::Oauthbearer:
+      return CredentialKind::BearerToken;
+    case AuthMechanism::User:
+    case AuthMechanism::Plain:
+      return CredentialKind::Password;
+  }
+  return CredentialKind::Password;
+}
 
 LoginFlow::LoginFlow(SessionContext& context, const Config& config, LoginHandler& handler,
                      uint64_t session_id)

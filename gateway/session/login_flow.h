@@ -30,6 +30,12 @@
 
 namespace popgate {
 
+// Pop3Server's name of the mechanism a client logged in with ("USER", "PLAIN", "XOAUTH2",
+// "OAUTHBEARER"); any other counts as USER.
+AuthMechanism auth_mechanism(std::string_view name);
+// XOAUTH2 and OAUTHBEARER carry an OAuth2 access token (RFC 6750), the others a password.
+CredentialKind credential_kind(AuthMechanism mechanism);
+
 // What the client presented, and from where.
 struct LoginRequest {
   AuthMechanism mechanism = AuthMechanism::User;

@@ -179,11 +179,8 @@ void Pop3Session::arm_idle_timer() {
 
 void Pop3Session::authenticate(pop3::Authenticate&& request) {
   user_ = request.user;
-  const AuthMechanism mechanism = request.mechanism == "PLAIN"         ? AuthMechanism::Plain
-                                  : request.mechanism == "XOAUTH2"     ? AuthMechanism::Xoauth2
-                                  : request.mechanism == "OAUTHBEARER" ? AuthMechanism::Oauthbearer
-                                                                       : AuthMechanism::User;
-  const CredentialKind kind = request.bearer_token() ? CredentialKind::BearerToken : CredentialKind::Password;
+  const AuthMechanism mechanism = auth_mechanism(request.mechanism);
+  const CredentialKind kind = credential_kind(mechanism);
   // A new login only follows the last one's answer, so the last flow has nothing in flight (it may
   // still be unwinding from that answer: it touches nothing of itself any more).
   login_ = std::make_unique<LoginFlow>(context_, *config_, *this, id_);

@@ -447,6 +447,18 @@ TEST_F(LoginFlowTest, TheLogSaysWhyALoginWasRefusedAndNeverThePassword) {
   EXPECT_EQ(failed[0]["reason"], "bad password");
 }
 
+TEST(LoginMechanism, PopServersNamesBecomeTheEnumAndTheCredentialsKind) {
+  EXPECT_EQ(auth_mechanism("USER"), AuthMechanism::User);
+  EXPECT_EQ(auth_mechanism("PLAIN"), AuthMechanism::Plain);
+  EXPECT_EQ(auth_mechanism("XOAUTH2"), AuthMechanism::Xoauth2);
+  EXPECT_EQ(auth_mechanism("OAUTHBEARER"), AuthMechanism::Oauthbearer);
+  EXPECT_EQ(auth_mechanism("CRAM-MD5"), AuthMechanism::User);
+  EXPECT_EQ(credential_kind(AuthMechanism::User), CredentialKind::Password);
+  EXPECT_EQ(credential_kind(AuthMechanism::Plain), CredentialKind::Password);
+  EXPECT_EQ(credential_kind(AuthMechanism::Xoauth2), CredentialKind::BearerToken);
+  EXPECT_EQ(credential_kind(AuthMechanism::Oauthbearer), CredentialKind::BearerToken);
+}
+
 TEST_F(LoginFlowTest, NoOpLimitsNeitherThrottleNorGovern) {
   NoLoginThrottle no_throttle;
   NoIdentityGovernor no_governor;
