@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   // With several loops every line says which one wrote it; the main loop is worker 0.
   if (shared_config->workers > 1) log::set_thread_worker(0);
   // The router builds every route's mailbox factory, the top-level upstream's included.
-  Pop3Service service(loop, shared_config, router->default_mailboxes(), locks, certificates.get(), &metrics,
+  Pop3Service service(loop, shared_config, router->default_mailboxes(), locks, certificates.get(), metrics,
                       &service_shared);
   service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {

@@ -21,13 +21,23 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The upstream URL schemes: IMAP with STARTTLS when offered, IMAP over implicit TLS, JMAP over
+// HTTP, JMAP over HTTPS.
+enum class UpstreamScheme { Imap, Imaps, Jmap, Jmaps };
+
 struct UpstreamUrl {
-  std::string
-      scheme;  // "imap" (STARTTLS when offered), "imaps" (implicit TLS), "jmap" (HTTP), "jmaps" (HTTPS)
+  std::string scheme;  // as written: "imap", "imaps", "jmap" or "jmaps" (parse_upstream_url)
   std::string host;
   uint16_t port = 0;
   std::string path;  // JMAP session resource; "/.well-known/jmap" by default (RFC 8620 §2.2)
-  bool is_jmap() const { return scheme == "jmap" || scheme == "jmaps"; }
+  // The scheme for code that decides by it (parse_upstream_url accepts only these four).
+  UpstreamScheme kind() const {
+    return scheme == "imaps"   ? UpstreamScheme::Imaps
+           : scheme == "jmap"  ? UpstreamScheme::Jmap
+           : scheme == "jmaps" ? UpstreamScheme::Jmaps
+                               : UpstreamScheme::Imap;
+  }
+  bool is_jmap() const { return kind() == UpstreamScheme::Jmap || kind() == UpstreamScheme::Jmaps; }
   bool tls_none = false;  // "imap://host?tls=none": never TLS, even to a non-loopback host
   std::string to_string() const;
 };

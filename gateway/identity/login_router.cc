@@ -182,6 +182,15 @@ PendingRoutePtr LoginRouter::resolve(Credentials login, Done done) {
   return local;
 }
 
+LoginRouterPtr make_passthrough_router(io::Loop& loop, MailboxFactory& mailboxes) {
+  Route fallback;
+  fallback.match = "default";
+  fallback.mode = AuthMode::Passthrough;
+  // Not owned (the aliasing constructor with no owner): the caller keeps the factory.
+  fallback.mailboxes = std::shared_ptr<MailboxFactory>(std::shared_ptr<MailboxFactory>(), &mailboxes);
+  return std::make_shared<LoginRouter>(loop, std::vector<Route>{}, std::move(fallback), nullptr, nullptr);
+}
+
 Result<LoginRouterPtr> make_login_router(io::Loop& loop, const Config& config,
                                          const OAuth2ClientResolver& oauth2,
                                          std::shared_ptr<PasswordVerifier> verifier) {

@@ -76,6 +76,12 @@ class LoginRouter {
 
 using LoginRouterPtr = std::shared_ptr<LoginRouter>;
 
+// Every login to `mailboxes` with the client's own credentials, as the top-level route ("default")
+// of a configuration without rules or local accounts: the router of a service given one factory
+// (and of tests). Answers on the next tick, like any passthrough route. `mailboxes` must outlive
+// the router and the logins it routes.
+LoginRouterPtr make_passthrough_router(io::Loop& loop, MailboxFactory& mailboxes);
+
 // Builds the routes' factories (reading CA files) and loads the accounts file: blocking, for
 // start-up, --check-config and SIGHUP. An Error (Permanent) names the route or the file.
 // `verifier` may be shared by successive routers (null: a new one).

@@ -26,22 +26,49 @@ struct AuthThrottleSettings {
   uint64_t max_delay_ms = 30'000;           // the delay's cap
 };
 
-class AuthThrottle {
+// What a login asks about failed logins (gateway/session/login_flow.h). AuthThrottle below counts
+// them in this process; NoLoginThrottle counts nothing.
+class LoginThrottle {
+ public:
+  virtual ~LoginThrottle() = default;
+
+  // Before asking the upstream: true if `address` or `user` is over its threshold in the window.
+  virtual bool locked_out(const std::string& address, std::string_view user, uint64_t now_ms,
+                          const AuthThrottleSettings& settings) = 0;
+  // An [AUTH] failure: counts it and returns the delay before answering.
+  virtual uint64_t record_failure(const std::string& address, std::string_view user, uint64_t now_ms,
+                                  const AuthThrottleSettings& settings) = 0;
+  // A successful login of `user`.
+  virtual void record_success(std::string_view user) = 0;
+};
+
+// No accounting: nobody is locked out and every failure waits the base delay (--auth-failure-delay).
+class NoLoginThrottle final : public LoginThrottle {
+ public:
+  bool locked_out(const std::string&, std::string_view, uint64_t, const AuthThrottleSettings&) override {
+    return false;
+  }
+  uint64_t record_failure(const std::string&, std::string_view, uint64_t,
+                          const AuthThrottleSettings& settings) override {
+    return settings.base_delay_ms;
+  }
+  void record_success(std::string_view) override {}
+};
+
+class AuthThrottle final : public LoginThrottle {
  public:
   explicit AuthThrottle(size_t max_tracked_keys = 65'536) : max_tracked_keys_(max_tracked_keys) {}
   AuthThrottle(const AuthThrottle&) = delete;
   AuthThrottle& operator=(const AuthThrottle&) = delete;
 
-  // Before asking the upstream: true if `address` or `user` is over its threshold in the window.
   bool locked_out(const std::string& address, std::string_view user, uint64_t now_ms,
-                  const AuthThrottleSettings& settings);
-  // An [AUTH] failure: counts it for both and returns the delay before answering,
-  // base × 2^(n-1) capped, n the larger of the two counts.
+                  const AuthThrottleSettings& settings) override;
+  // Counts it for both and returns base × 2^(n-1) capped, n the larger of the two counts.
   uint64_t record_failure(const std::string& address, std::string_view user, uint64_t now_ms,
-                          const AuthThrottleSettings& settings);
-  // A successful login forgets the user's failures (not the address's: one valid account must
-  // not let its owner go on guessing others' passwords).
-  void record_success(std::string_view user);
+                          const AuthThrottleSettings& settings) override;
+  // Forgets the user's failures (not the address's: one valid account must not let its owner go
+  // on guessing others' passwords).
+  void record_success(std::string_view user) override;
 
   size_t tracked_keys() const;
 

@@ -52,16 +52,15 @@ struct UpstreamGovernor::State {
   std::unordered_map<std::string, Entry> entries;
 };
 
-void UpstreamGovernor::Slot::release() {
-  if (!state_) return;
-  std::shared_ptr<State> state = std::move(state_);
-  state_ = nullptr;
-  if (key_.empty()) return;
-  std::lock_guard lock(state->mutex);
-  auto it = state->entries.find(key_);
-  if (it == state->entries.end()) return;  // cannot happen: an entry with sessions is never evicted
-  if (it->second.sessions > 0) --it->second.sessions;
-  state->forget_if_idle(it);
+UpstreamGovernor::Slot UpstreamGovernor::hold(std::shared_ptr<State> state, std::string identity) {
+  return Slot([state = std::move(state), key = std::move(identity)] {
+    if (key.empty()) return;  // admitted uncounted
+    std::lock_guard lock(state->mutex);
+    auto it = state->entries.find(key);
+    if (it == state->entries.end()) return;  // cannot happen: an entry with sessions is never evicted
+    if (it->second.sessions > 0) --it->second.sessions;
+    state->forget_if_idle(it);
+  });
 }
 
 UpstreamGovernor::UpstreamGovernor(size_t max_tracked_identities)
@@ -82,12 +81,12 @@ UpstreamGovernor::Admission UpstreamGovernor::admit(const std::string& identity,
     if (!state_->make_room(now_ms)) {
       // Every tracked identity has sessions open: this one goes upstream uncounted rather than
       // being refused for what other identities do.
-      return Admission{Verdict::Admitted, 0, Slot(state_, "")};
+      return Admission{Verdict::Admitted, 0, hold(state_, "")};
     }
     it = state_->entries.emplace(identity, State::Entry{}).first;
   }
   ++it->second.sessions;
-  return Admission{Verdict::Admitted, 0, Slot(state_, identity)};
+  return Admission{Verdict::Admitted, 0, hold(state_, identity)};
 }
 
 uint64_t UpstreamGovernor::record_throttled(const std::string& identity, uint64_t retry_after_ms,

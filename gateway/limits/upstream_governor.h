@@ -9,11 +9,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 namespace popgate {
 
@@ -26,37 +28,37 @@ struct UpstreamGovernorSettings {
   uint64_t backoff_max_ms = 300'000;
 };
 
-class UpstreamGovernor {
- private:
-  struct State;
-
+// What a login asks about the upstream identity it goes up as (gateway/session/login_flow.h): may
+// it go now, and what did the upstream answer. UpstreamGovernor below keeps the identities of this
+// process; NoIdentityGovernor neither backs off nor caps.
+class IdentityGovernor {
  public:
   // Holds one of an identity's upstream sessions while it lives (like a GaugeToken): the thing
   // that is the upstream session (the Mailbox) goes with it, so the count cannot drift.
   class Slot {
    public:
     Slot() = default;
+    // `release` gives the place back, once, on whichever thread the slot goes.
+    explicit Slot(std::function<void()> release) : release_(std::move(release)) {}
     ~Slot() { release(); }
-    Slot(Slot&& other) noexcept = default;
+    Slot(Slot&& other) noexcept : release_(std::exchange(other.release_, nullptr)) {}
     Slot& operator=(Slot&& other) noexcept {
       if (this != &other) {
         release();
-        state_ = std::move(other.state_);
-        key_ = std::move(other.key_);
+        release_ = std::exchange(other.release_, nullptr);
       }
       return *this;
     }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
 
-    void release();
-    explicit operator bool() const { return state_ != nullptr; }
+    void release() {
+      if (std::function<void()> release = std::exchange(release_, nullptr)) release();
+    }
+    explicit operator bool() const { return release_ != nullptr; }
 
    private:
-    friend class UpstreamGovernor;
-    Slot(std::shared_ptr<State> state, std::string key) : state_(std::move(state)), key_(std::move(key)) {}
-    std::shared_ptr<State> state_;  // keeps the table alive for a slot released after the governor
-    std::string key_;               // empty: admitted without being tracked (table full)
+    std::function<void()> release_;
   };
 
   enum class Verdict {
@@ -67,22 +69,46 @@ class UpstreamGovernor {
   struct Admission {
     Verdict verdict = Verdict::Admitted;
     uint64_t wait_ms = 0;  // BackingOff: how much of the backoff is left
-    Slot slot;             // Admitted only
+    Slot slot;             // Admitted only (it may hold nothing)
   };
 
+  virtual ~IdentityGovernor() = default;
+
+  // Before logging in upstream as `identity`.
+  virtual Admission admit(const std::string& identity, uint64_t now_ms,
+                          const UpstreamGovernorSettings& settings) = 0;
+  // The upstream answered with a throttling answer. `retry_after_ms` is what it asked for (0: it
+  // did not say). Returns the backoff now in force (0: none).
+  virtual uint64_t record_throttled(const std::string& identity, uint64_t retry_after_ms, uint64_t now_ms,
+                                    const UpstreamGovernorSettings& settings) = 0;
+  // A successful upstream login: the next throttling answer starts again from the base.
+  virtual void record_success(const std::string& identity) = 0;
+};
+
+// Every login is admitted (with a slot that counts nowhere) and no throttling answer backs anyone off.
+class NoIdentityGovernor final : public IdentityGovernor {
+ public:
+  Admission admit(const std::string&, uint64_t, const UpstreamGovernorSettings&) override { return {}; }
+  uint64_t record_throttled(const std::string&, uint64_t, uint64_t,
+                            const UpstreamGovernorSettings&) override {
+    return 0;
+  }
+  void record_success(const std::string&) override {}
+};
+
+class UpstreamGovernor final : public IdentityGovernor {
+ public:
   explicit UpstreamGovernor(size_t max_tracked_identities = 65'536);
   UpstreamGovernor(const UpstreamGovernor&) = delete;
   UpstreamGovernor& operator=(const UpstreamGovernor&) = delete;
 
-  // Before logging in upstream as `identity`.
-  Admission admit(const std::string& identity, uint64_t now_ms, const UpstreamGovernorSettings& settings);
-  // The upstream answered with a throttling answer. `retry_after_ms` is what it asked for (0: it
-  // did not say). Returns the backoff now in force (0 when backoff is off). An answer that arrives
-  // while a backoff runs (a login that started before it) does not make it longer or steeper.
+  Admission admit(const std::string& identity, uint64_t now_ms,
+                  const UpstreamGovernorSettings& settings) override;
+  // 0 when backoff is off. An answer that arrives while a backoff runs (a login that started
+  // before it) does not make it longer or steeper.
   uint64_t record_throttled(const std::string& identity, uint64_t retry_after_ms, uint64_t now_ms,
-                            const UpstreamGovernorSettings& settings);
-  // A successful upstream login: the next throttling answer starts again from the base.
-  void record_success(const std::string& identity);
+                            const UpstreamGovernorSettings& settings) override;
+  void record_success(const std::string& identity) override;
 
   size_t tracked_identities() const;
   uint64_t open_sessions(const std::string& identity) const;
@@ -94,6 +120,11 @@ class UpstreamGovernor {
                                   std::string_view local_identity);
 
  private:
+  struct State;
+  // One of `identity`'s places in the table (an empty identity: admitted uncounted). The slot keeps
+  // the table alive, so one released after the governor is gone still finds it.
+  static Slot hold(std::shared_ptr<State> state, std::string identity);
+
   std::shared_ptr<State> state_;
 };
 

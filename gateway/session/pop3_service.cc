@@ -8,16 +8,19 @@
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics,
+                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics& metrics,
                          ServiceShared* shared)
     : loop_(loop),
       own_shared_(shared == nullptr ? std::make_unique<ServiceShared>() : nullptr),
       shared_(shared == nullptr ? *own_shared_ : *shared),
       drain_timer_(loop) {
-  current_ = std::make_shared<Generation>(
-      Generation{nullptr, SessionContext{loop, std::move(config), mailboxes, locks, certificates,
-                                         session_finished_callback(), metrics, &shared_.auth_throttle}});
-  current_->context.upstream_governor = &shared_.upstream_governor;
+  LoginRouterPtr router = make_passthrough_router(loop, mailboxes);
+  LoginRouter& routing = *router;
+  current_ = std::make_shared<Generation>(Generation{
+      nullptr,
+      SessionContext{loop, std::move(config), routing, locks, certificates, session_finished_callback(),
+                     metrics, shared_.auth_throttle, shared_.upstream_governor},
+      std::move(router)});
 }
 
 Pop3Service::~Pop3Service() {
@@ -38,25 +41,26 @@ std::function<void(uint64_t)> Pop3Service::session_finished_callback() {
 void Pop3Service::reconfigure(std::shared_ptr<const Config> config,
                               std::shared_ptr<MailboxFactory> mailboxes) {
   const SessionContext& now = current_->context;
-  MailboxFactory& factory = *mailboxes;
+  LoginRouterPtr router = make_passthrough_router(loop_, *mailboxes);
+  LoginRouter& routing = *router;
   // The old generation lives on in the entries of the sessions accepted under it.
   current_ = std::make_shared<Generation>(
       Generation{std::move(mailboxes),
-                 SessionContext{loop_, std::move(config), factory, now.locks, now.certificates,
-                                session_finished_callback(), now.metrics, &shared_.auth_throttle}});
-  current_->context.upstream_governor = &shared_.upstream_governor;
+                 SessionContext{loop_, std::move(config), routing, now.locks, now.certificates,
+                                session_finished_callback(), now.metrics, shared_.auth_throttle,
+                                shared_.upstream_governor},
+                 std::move(router)});
 }
 
 void Pop3Service::reconfigure(std::shared_ptr<const Config> config, std::shared_ptr<LoginRouter> router) {
   const SessionContext& now = current_->context;
-  // The router owns the factories; `mailboxes` (the top-level route's) is for what asks for one.
-  LoginRouter* routing = router.get();
-  current_ = std::make_shared<Generation>(Generation{
-      nullptr,
-      SessionContext{loop_, std::move(config), routing->default_mailboxes(), now.locks, now.certificates,
-                     session_finished_callback(), now.metrics, &shared_.auth_throttle, routing},
-      std::move(router)});
-  current_->context.upstream_governor = &shared_.upstream_governor;
+  LoginRouter& routing = *router;
+  current_ = std::make_shared<Generation>(
+      Generation{nullptr,
+                 SessionContext{loop_, std::move(config), routing, now.locks, now.certificates,
+                                session_finished_callback(), now.metrics, shared_.auth_throttle,
+                                shared_.upstream_governor},
+                 std::move(router)});
 }
 
 Status Pop3Service::start() {
@@ -164,7 +168,7 @@ void Pop3Service::accept(io::TransportPtr client, bool implicit_tls) {
 }
 
 void Pop3Service::refuse(io::TransportPtr client, bool implicit_tls, Refusal refusal) {
-  if (current_->context.metrics != nullptr) current_->context.metrics->connection_rejected(refusal);
+  current_->context.metrics.connection_rejected(refusal);
   if (uint64_t suppressed = 0; refusal_log_.allow(loop_.now_ms(), suppressed)) {
     // The peer's address is the operator's business (it is never a metric label).
     log::Line(log::Level::Warn, "connection_rejected")

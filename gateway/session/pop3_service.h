@@ -38,10 +38,11 @@ struct DrainOutcome {
 
 class Pop3Service {
  public:
-  // `metrics` (never null in production) outlives the service and every session; so does
-  // `shared` (the process's, shared with the other workers' services; null: the service's own).
+  // Until reconfigured with a router, every login goes to `mailboxes`. `metrics` outlives the
+  // service, every session and the loop; so does `shared` (the process's, shared with the other
+  // workers' services; null: the service's own).
   Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-              MaildropLocks& locks, const TlsCertificates* certificates, Metrics* metrics = nullptr,
+              MaildropLocks& locks, const TlsCertificates* certificates, Metrics& metrics,
               ServiceShared* shared = nullptr);
   ~Pop3Service();
   Pop3Service(const Pop3Service&) = delete;
@@ -75,7 +76,7 @@ class Pop3Service {
   struct Generation {
     std::shared_ptr<MailboxFactory> owned_mailboxes;  // null for the constructor's factory
     SessionContext context;
-    std::shared_ptr<LoginRouter> router;  // null: no routing (every login passes through)
+    std::shared_ptr<LoginRouter> router;  // what context.router refers to
   };
   struct Entry {
     std::shared_ptr<Generation> generation;  // declared first: outlives the session

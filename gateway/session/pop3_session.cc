@@ -24,13 +24,6 @@ pop3::Options server_options(const SessionContext& context, const io::Transport&
   return options;
 }
 
-// A test that does not look at metrics leaves SessionContext::metrics null: it counts here.
-Metrics& metrics_or_sink(Metrics* metrics) {
-  if (metrics != nullptr) return *metrics;
-  static Metrics sink;
-  return sink;
-}
-
 double seconds_since(uint64_t began_ns) {
   return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
 }
@@ -47,7 +40,7 @@ Pop3Session::Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr 
       idle_timer_(context.loop),
       auth_delay_timer_(context.loop),
       update_timer_(context.loop),
-      metrics_(metrics_or_sink(context.metrics)),
+      metrics_(context.metrics),
       active_(metrics_.session_opened(implicit_tls ? Listener::Pop3s : Listener::Pop3)) {}
 
 Pop3Session::~Pop3Session() = default;
@@ -185,102 +178,50 @@ void Pop3Session::arm_idle_timer() {
 // ---------------------------------------------------------------- login
 
 void Pop3Session::authenticate(pop3::Authenticate&& request) {
-  action_ = "logging in upstream";
   user_ = request.user;
-  auth_mechanism_ = request.mechanism == "PLAIN"         ? AuthMechanism::Plain
-                    : request.mechanism == "XOAUTH2"     ? AuthMechanism::Xoauth2
-                    : request.mechanism == "OAUTHBEARER" ? AuthMechanism::Oauthbearer
-                                                         : AuthMechanism::User;
-  if (refuse_throttled_login(request.user)) return;
-  const CredentialKind kind = request.bearer_token() ? CredentialKind::BearerToken : CredentialKind::Password;
-  Credentials login{request.mechanism, std::move(request.user), std::move(request.password), kind};
-  if (context_.router == nullptr) {
-    std::string identity = UpstreamGovernor::identity_key("default", login.user, {});
-    return open_upstream(context_.mailboxes, std::move(login), std::move(identity));
-  }
-  action_ = "routing the login";
-  pending_route_ = context_.router->resolve(
-      std::move(login), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
+  const AuthMechanism mechanism = auth_mechanism(request.mechanism);
+  const CredentialKind kind = credential_kind(mechanism);
+  // A new login only follows the last one's answer, so the last flow has nothing in flight (it may
+  // still be unwinding from that answer: it touches nothing of itself any more).
+  login_ = std::make_unique<LoginFlow>(context_, *config_, *this, id_);
+  login_->start(LoginRequest{
+      mechanism, Credentials{request.mechanism, std::move(request.user), std::move(request.password), kind},
+      client_address_key(client_->peer().address)});
 }
 
-void Pop3Session::on_routed(Result<RoutedLogin> routed) {
-  if (finished_) return;
-  if (!routed) {
-    // A local account refused (after the same work as a wrong password), or its identity's
-    // credential could not be had. Answered as an upstream refusal would be.
-    return fail_login(routed.error());
-  }
-  RoutedLogin login = std::move(routed).value();
-  log::Line(log::Level::Debug, "login_routed")
-      .field("session", id_)
-      .field("user", user_)
-      .field("route", login.route)
-      .field("identity", login.identity);
-  std::string identity = UpstreamGovernor::identity_key(login.route, login.credentials.user, login.identity);
-  open_upstream(*login.mailboxes, std::move(login.credentials), std::move(identity));
+void Pop3Session::on_login_action(std::string_view action) {
+  action_ = action;
 }
 
-void Pop3Session::fail_login(const Error& error) {
-  metrics_.auth_failed(auth_mechanism_, error.kind);
-  // A refused password and a maildrop in use are the client's business; the rest is trouble upstream.
-  const bool expected = error.kind == ErrorKind::Auth || error.kind == ErrorKind::InUse;
-  log::Line(expected ? log::Level::Info : log::Level::Warn, "login_failed")
-      .field("session", id_)
-      .field("user", user_)
-      .field("class", to_string(error.kind))
-      .field("reason", error.detail);
-  user_.clear();
-  if (error.kind == ErrorKind::Auth) {
-    // Slow down password guessing; the answer and the delay are the same whatever was wrong
-    // (popgate cannot tell an unknown user from a wrong password, and does not try).
-    return answer_failed_login(ErrorKind::Auth, count_failed_login());
+void Pop3Session::on_login_done(LoginOutcome&& outcome) {
+  if (auto* refusal = std::get_if<LoginRefusal>(&outcome)) {
+    user_.clear();
+    if (refusal->delay_ms) return answer_failed_login(refusal->kind, *refusal->delay_ms);
+    server_.auth_failed(refusal->kind);
+    return pump();
   }
-  server_.auth_failed(error.kind);
+  OpenedMailbox& opened = std::get<OpenedMailbox>(outcome);
+  mailbox_ = std::move(opened.mailbox);
+  upstream_metrics_ = opened.metrics;
+  upstream_connection_ = std::move(opened.connection);
+  upstream_slot_ = std::move(opened.slot);
+  mailbox_source_ = opened.source;
+  park_key_ = std::move(opened.park_key);
+  lock_ = std::move(opened.lock);
+  snapshot_ = std::move(opened.snapshot);
+  std::vector<pop3::MessageListing> listing;
+  listing.reserve(snapshot_.messages.size());
+  for (const auto& message : snapshot_.messages) listing.push_back({message.size, message.uidl});
+  server_.auth_succeeded(std::move(listing));
   pump();
 }
 
-void Pop3Session::open_upstream(MailboxFactory& mailboxes, Credentials&& credentials, std::string identity) {
-  action_ = "logging in upstream";
-  upstream_identity_ = std::move(identity);
-  if (!admit_upstream(upstream_identity_)) return;
-  mailbox_source_ = &mailboxes;
-  mailbox_ = mailboxes.take_parked(credentials, park_key_);
-  const bool reused = mailbox_ != nullptr;
-  if (!reused) mailbox_ = mailboxes.create();
-  upstream_metrics_ = &metrics_.upstream(mailbox_->kind());
-  upstream_connection_ = upstream_metrics_->connection();
-  operation_began_ns_ = uv_hrtime();
-  if (reused) return reopen_parked(std::move(credentials));
-  mailbox_->open(std::move(credentials), [this](Result<Snapshot> result) { on_opened(std::move(result)); });
-}
-
-// ---------------------------------------------------------------- upstream session reuse
-
-void Pop3Session::reopen_parked(Credentials&& credentials) {
-  action_ = "reopening a parked upstream session";
-  // Kept until the parked session proves alive: one that died unnoticed (a silent NAT timeout)
-  // costs a fresh login, not a failed one.
-  reuse_fallback_ = std::move(credentials);
-  mailbox_->reopen([this](Result<Snapshot> result) {
+void Pop3Session::answer_failed_login(ErrorKind kind, uint64_t delay_ms) {
+  action_ = "delaying a failed login";
+  auth_delay_timer_.start(delay_ms, [this, kind] {
     if (finished_) return;
-    std::optional<Credentials> fallback = std::exchange(reuse_fallback_, std::nullopt);
-    if (result) {
-      reused_upstream_ = true;
-      return on_opened(std::move(result));
-    }
-    // Only a session that is gone or confused is replaced; an upstream that refuses or throttles
-    // this user answers the login as a fresh one would (asking again at once would not help).
-    const ErrorKind kind = result.error().kind;
-    if (kind != ErrorKind::Temporary && kind != ErrorKind::Protocol) return on_opened(std::move(result));
-    log::Line(log::Level::Debug, "upstream_reuse_failed")
-        .field("session", id_)
-        .field("user", user_)
-        .field("reason", result.error().detail);
-    // Not destroyed inside its own callback; the connection gauge carries over to the new one.
-    context_.loop.deferred_delete(std::move(mailbox_));
-    action_ = "logging in upstream";
-    mailbox_ = mailbox_source_->create();
-    mailbox_->open(std::move(*fallback), [this](Result<Snapshot> opened) { on_opened(std::move(opened)); });
+    server_.auth_failed(kind);
+    pump();
   });
 }
 
@@ -293,149 +234,6 @@ void Pop3Session::park_mailbox() {
   }
   mailbox_source_->park(park_key_, std::move(mailbox_));
   upstream_connection_.reset();  // popgate_upstream_parked_connections counts it now
-}
-
-void Pop3Session::on_opened(Result<Snapshot> result) {
-  if (finished_) return;
-  upstream_metrics_->observe(UpstreamOperation::Open, seconds_since(operation_began_ns_));
-  if (!result) {
-    upstream_metrics_->error(UpstreamOperation::Open, result.error().kind);
-    note_throttling(result.error(), /*at_login=*/true);
-    retire_mailbox();
-    return fail_login(result.error());
-  }
-  Snapshot snapshot = std::move(result).value();
-  if (config_->maildrop_lock) {
-    lock_ = context_.locks.try_acquire(snapshot.mailbox_key);
-    if (!lock_) {
-      retire_mailbox();
-      return fail_login(make_error(ErrorKind::InUse, "another session holds the maildrop"));
-    }
-  }
-  count_successful_login();
-  if (context_.upstream_governor != nullptr) context_.upstream_governor->record_success(upstream_identity_);
-  metrics_.auth_succeeded(auth_mechanism_);
-  snapshot_ = std::move(snapshot);
-  std::vector<pop3::MessageListing> listing;
-  listing.reserve(snapshot_.messages.size());
-  for (const auto& message : snapshot_.messages) listing.push_back({message.size, message.uidl});
-  log::Line(log::Level::Info, "login")
-      .field("session", id_)
-      .field("user", user_)
-      .field("upstream", mailbox_->kind())
-      .field("upstream_reused", reused_upstream_)
-      .field("messages", static_cast<uint64_t>(listing.size()));
-  server_.auth_succeeded(std::move(listing));
-  pump();
-}
-
-// ---------------------------------------------------------------- login throttling
-
-namespace {
-
-AuthThrottleSettings throttle_settings(const Config& config) {
-  AuthThrottleSettings settings;
-  settings.window_ms = config.auth_throttle_window_ms;
-  settings.max_failures_per_user = config.auth_throttle_max_failures;
-  settings.max_failures_per_address = config.auth_throttle_max_failures_per_ip;
-  settings.base_delay_ms = config.auth_failure_delay_ms;
-  settings.max_delay_ms = config.auth_failure_delay_max_ms;
-  return settings;
-}
-
-}  // namespace
-
-bool Pop3Session::refuse_throttled_login(std::string_view user) {
-  login_name_ = user;
-  if (context_.auth_throttle == nullptr) return false;
-  const std::string address = client_address_key(client_->peer().address);
-  const uint64_t now_ms = context_.loop.now_ms();
-  if (!context_.auth_throttle->locked_out(address, user, now_ms, throttle_settings(*config_))) return false;
-  // The upstream is not asked: a locked-out name or address learns nothing more, right or wrong.
-  metrics_.auth_failed(auth_mechanism_, ErrorKind::LoginDelay);
-  log::Line(log::Level::Info, "login_throttled").field("session", id_).field("user", user);
-  user_.clear();
-  answer_failed_login(ErrorKind::LoginDelay, config_->auth_failure_delay_ms);
-  return true;
-}
-
-uint64_t Pop3Session::count_failed_login() {
-  if (context_.auth_throttle == nullptr) return config_->auth_failure_delay_ms;
-  return context_.auth_throttle->record_failure(client_address_key(client_->peer().address), login_name_,
-                                                context_.loop.now_ms(), throttle_settings(*config_));
-}
-
-void Pop3Session::count_successful_login() {
-  if (context_.auth_throttle != nullptr) context_.auth_throttle->record_success(login_name_);
-}
-
-void Pop3Session::answer_failed_login(ErrorKind kind, uint64_t delay_ms) {
-  action_ = "delaying a failed login";
-  auth_delay_timer_.start(delay_ms, [this, kind] {
-    if (finished_) return;
-    server_.auth_failed(kind);
-    pump();
-  });
-}
-
-// ---------------------------------------------------------------- upstream governor
-
-namespace {
-
-UpstreamGovernorSettings governor_settings(const Config& config) {
-  UpstreamGovernorSettings settings;
-  settings.max_sessions_per_identity = config.max_upstream_sessions_per_identity;
-  settings.backoff_base_ms = config.upstream_backoff_ms;
-  settings.backoff_max_ms = config.upstream_backoff_max_ms;
-  return settings;
-}
-
-}  // namespace
-
-bool Pop3Session::admit_upstream(const std::string& identity) {
-  if (context_.upstream_governor == nullptr) return true;
-  auto admission =
-      context_.upstream_governor->admit(identity, context_.loop.now_ms(), governor_settings(*config_));
-  switch (admission.verdict) {
-    case UpstreamGovernor::Verdict::Admitted:
-      upstream_slot_ = std::move(admission.slot);
-      return true;
-    case UpstreamGovernor::Verdict::BackingOff:
-      // The upstream throttled this identity moments ago: asking again now would only prolong
-      // it. RFC 2449 §8.1.1: [LOGIN-DELAY], try again later.
-      metrics_.upstream_backoff_refusal();
-      fail_login(make_error(ErrorKind::LoginDelay, "the upstream identity is backing off for another " +
-                                                       std::to_string((admission.wait_ms + 999) / 1000) +
-                                                       " s"));
-      return false;
-    case UpstreamGovernor::Verdict::Capped:
-      // [SYS/TEMP], not [IN-USE]: RFC 2449 §8.1.1 says [IN-USE] means the credentials were
-      // accepted and the maildrop is locked, which popgate has not checked here, and clients
-      // treat [IN-USE] as "someone else is reading this mailbox". [SYS/TEMP] just says "try
-      // again later", which is what a device should do once a sibling session ends.
-      metrics_.upstream_session_capped();
-      fail_login(make_error(ErrorKind::Temporary, "the upstream identity has its maximum of sessions open"));
-      return false;
-  }
-  return true;
-}
-
-void Pop3Session::note_throttling(const Error& error, bool at_login) {
-  // At login the adapters say LoginDelay only for a throttling answer; later, a throttling answer
-  // is a Temporary that says how long to wait (HTTP 429/503 with Retry-After).
-  const bool throttled = at_login ? error.kind == ErrorKind::LoginDelay
-                                  : error.kind == ErrorKind::Temporary && error.retry_after_ms > 0;
-  if (!throttled) return;
-  upstream_metrics_->throttled();
-  if (context_.upstream_governor == nullptr) return;
-  const uint64_t backoff_ms = context_.upstream_governor->record_throttled(
-      upstream_identity_, error.retry_after_ms, context_.loop.now_ms(), governor_settings(*config_));
-  log::Line(log::Level::Warn, "upstream_throttled")
-      .field("session", id_)
-      .field("user", user_)
-      .field("reason", error.detail)
-      .field("retry_after_ms", error.retry_after_ms)
-      .field("backoff_ms", backoff_ms);
 }
 
 // ---------------------------------------------------------------- RETR and TOP
@@ -481,7 +279,7 @@ void Pop3Session::on_retrieved(Status status) {
   upstream_metrics_->observe(UpstreamOperation::Fetch, seconds_since(operation_began_ns_));
   if (!status) {
     upstream_metrics_->error(UpstreamOperation::Fetch, status.error().kind);
-    note_throttling(status.error(), /*at_login=*/false);
+    login_->note_upstream_error(status.error());
   }
   if (upstream_paused_) {
     upstream_paused_ = false;
@@ -547,7 +345,7 @@ void Pop3Session::on_committed(Status status, uint64_t count) {
     server_.commit_succeeded();
   } else {
     upstream_metrics_->error(UpstreamOperation::Commit, status.error().kind);
-    note_throttling(status.error(), /*at_login=*/false);
+    login_->note_upstream_error(status.error());
     log::Line(log::Level::Error, "update_failed")
         .field("session", id_)
         .field("user", user_)
@@ -585,7 +383,7 @@ void Pop3Session::finish(std::string_view outcome) {
   idle_timer_.stop();
   auth_delay_timer_.stop();
   update_timer_.stop();
-  pending_route_.reset();
+  login_.reset();  // cancels a login in flight
   park_mailbox();
   lock_.reset();
   client_->end();  // flushes the last reply, then closes

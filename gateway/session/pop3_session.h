@@ -2,7 +2,8 @@
 //
 // The session is the only place where protocol events meet I/O: it writes replies,
 // runs the mailbox operation each event asks for, streams message bodies through the
-// DotStuffer with backpressure, and keeps the idle and login-delay timers.
+// DotStuffer with backpressure, and keeps the idle and login-delay timers. A login is a
+// LoginFlow's (gateway/session/login_flow.h); the session answers with its outcome.
 #pragma once
 
 #include <cstdint>
@@ -14,42 +15,20 @@
 #include "adapters/mailbox.h"
 #include "gateway/admin/metrics.h"
 #include "gateway/config/config.h"
-#include "gateway/config/tls_certificates.h"
-#include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/transport.h"
-#include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
+#include "gateway/session/login_flow.h"
+#include "gateway/session/session_context.h"
 #include "protocol/pop3/dot_stuffer.h"
 #include "protocol/pop3/pop3_server.h"
 #include "protocol/pop3/top_filter.h"
 
 namespace popgate {
 
-// What every session of one service shares.
-struct SessionContext {
-  io::Loop& loop;
-  std::shared_ptr<const Config> config;
-  MailboxFactory& mailboxes;
-  MaildropLocks& locks;
-  const TlsCertificates* certificates;  // null without --tls-cert: no STLS, no implicit TLS
-  // Called once when the session is over; the owner destroys it on a later tick.
-  std::function<void(uint64_t session_id)> on_finished;
-  // The process's metrics; never null in production. A test that does not look at metrics
-  // may leave it null (the session then counts into a private sink).
-  Metrics* metrics = nullptr;
-  // Failed-login accounting shared by the service's sessions; null: no throttling beyond the
-  // fixed --auth-failure-delay (tests that do not look at it).
-  AuthThrottle* auth_throttle = nullptr;
-  // Routing rules and local accounts; null: every login passes through to `mailboxes`.
-  LoginRouter* router = nullptr;
-  // Per-identity upstream backoff and session cap; null: neither (tests that do not look at it).
-  UpstreamGovernor* upstream_governor = nullptr;
-};
-
-class Pop3Session final : public io::TransportHandler, public BodySink {
+class Pop3Session final : public io::TransportHandler, public BodySink, public LoginHandler {
  public:
   // With `implicit_tls` the connection starts with a TLS handshake (port 995, RFC 8314).
   Pop3Session(SessionContext& context, uint64_t id, io::TransportPtr client, bool implicit_tls = false);
@@ -71,39 +50,25 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   void on_body_start() override;
   bool on_body_chunk(std::string_view chunk) override;
 
+  // LoginHandler
+  void on_login_action(std::string_view action) override;
+  void on_login_done(LoginOutcome&& outcome) override;
+
  private:
   void greet();
   void start_tls(bool implicit);
   void on_tls_ready(Status status, bool implicit);
   void pump();
   void authenticate(pop3::Authenticate&& request);
-  // The LoginRouter's answer: where the login goes and with which credentials.
-  void on_routed(Result<RoutedLogin> routed);
-  // `identity` is UpstreamGovernor::identity_key of the upstream account.
-  void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials, std::string identity);
-  // The UpstreamGovernor's say before a login goes upstream; false when it answered the login.
-  bool admit_upstream(const std::string& identity);
-  // Tells the UpstreamGovernor about a throttling answer (at login or later).
-  void note_throttling(const Error& error, bool at_login);
-  void on_opened(Result<Snapshot> result);
-  // Upstream session reuse (gateway/upstream/upstream_pool.h): a fresh snapshot on a parked session, and
-  // parking this session's mailbox at a clean end.
-  void reopen_parked(Credentials&& credentials);
+  // Upstream session reuse (gateway/upstream/upstream_pool.h): parking this session's mailbox at a
+  // clean end.
   void park_mailbox();
   void retrieve(const pop3::Retrieve& request);
   void on_retrieved(Status status);
   void commit(const pop3::Commit& request);
   void on_committed(Status status, uint64_t count);
   void on_update_timeout();
-  // Abuse limits around the upstream login (AuthThrottle): the check before it, the accounting
-  // after it. True when the login was refused without asking the upstream.
-  bool refuse_throttled_login(std::string_view user);
-  // After an [AUTH] failure: counts it and returns how long to wait before answering.
-  uint64_t count_failed_login();
-  void count_successful_login();
   // Answers the login with `kind` after `delay_ms`.
-  // A refused login (routing, credential or upstream): metric, log line, the POP3 answer.
-  void fail_login(const Error& error);
   void answer_failed_login(ErrorKind kind, uint64_t delay_ms);
   void arm_idle_timer();
   void finish(std::string_view outcome);
@@ -120,7 +85,9 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   const bool implicit_tls_;
   io::TransportPtr client_;
   pop3::Pop3Server server_;
-  PendingRoutePtr pending_route_;  // the LoginRouter's work for the login in progress
+  // The login in progress, or the one that opened mailbox_ (its identity still hears about
+  // throttling answers); null before the first.
+  LoginFlowPtr login_;
   MailboxPtr mailbox_;
   // popgate_upstream_connections_active, held while mailbox_ exists. An approximation: each
   // open mailbox holds one upstream connection (IMAP does; JMAP's HTTP client may hold none
@@ -128,18 +95,14 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   GaugeToken upstream_connection_;
   // The identity's place under --max-upstream-sessions-per-identity, held while mailbox_ exists.
   UpstreamGovernor::Slot upstream_slot_;
-  std::string upstream_identity_;  // UpstreamGovernor::identity_key of the login in progress
   // Upstream session reuse (gateway/upstream/upstream_pool.h).
-  MailboxFactory* mailbox_source_ = nullptr;   // where mailbox_ came from (and may be parked)
-  std::string park_key_;                       // UpstreamPool::park_key; empty: reuse is off
-  std::optional<Credentials> reuse_fallback_;  // while a parked session reopens
-  bool reused_upstream_ = false;               // the login got a parked upstream session
+  MailboxFactory* mailbox_source_ = nullptr;  // where mailbox_ came from (and may be parked)
+  std::string park_key_;                      // UpstreamPool::park_key; empty: reuse is off
   Snapshot snapshot_;
   MaildropLockPtr lock_;
   io::Timer idle_timer_;
   io::Timer auth_delay_timer_;
   io::Timer update_timer_;  // --update-timeout: how long QUIT's UPDATE may take
-  std::string login_name_;  // as the client gave it, for the AuthThrottle
 
   // The message being streamed.
   pop3::DotStuffer stuffer_;
@@ -161,9 +124,8 @@ class Pop3Session final : public io::TransportHandler, public BodySink {
   Metrics& metrics_;
   GaugeToken active_;                            // popgate_sessions_active{listener}
   UpstreamMetrics* upstream_metrics_ = nullptr;  // of mailbox_->kind(), once a mailbox exists
-  AuthMechanism auth_mechanism_ = AuthMechanism::User;
-  uint64_t command_began_ns_ = 0;    // when the command being answered began (uv_hrtime)
-  uint64_t operation_began_ns_ = 0;  // when the upstream operation in flight began
+  uint64_t command_began_ns_ = 0;                // when the command being answered began (uv_hrtime)
+  uint64_t operation_began_ns_ = 0;              // when the upstream operation in flight began
 };
 
 }  // namespace popgate

@@ -19,13 +19,18 @@ MailboxPolicy mailbox_policy(const Config& config) {
   return policy;
 }
 
+// Every scheme but plain JMAP may speak TLS (imap:// through STARTTLS), unless ?tls=none says never.
+bool may_use_tls(const UpstreamUrl& url) {
+  return url.kind() != UpstreamScheme::Jmap && !url.tls_none;
+}
+
 ImapSettings imap_settings(const Config& config, std::shared_ptr<io::TlsClientContext> tls_context) {
   ImapSettings imap;
   imap.host = config.upstream.host;
   imap.port = config.upstream.port;
-  imap.tls = config.upstream.scheme == "imaps" ? UpstreamTls::Implicit
-             : config.upstream.tls_none        ? UpstreamTls::None
-                                               : UpstreamTls::StartTls;
+  imap.tls = config.upstream.kind() == UpstreamScheme::Imaps ? UpstreamTls::Implicit
+             : config.upstream.tls_none                      ? UpstreamTls::None
+                                                             : UpstreamTls::StartTls;
   imap.tls_context = std::move(tls_context);
   imap.policy = mailbox_policy(config);
   return imap;
@@ -33,7 +38,7 @@ ImapSettings imap_settings(const Config& config, std::shared_ptr<io::TlsClientCo
 
 JmapSettings jmap_settings(const Config& config, std::shared_ptr<io::TlsClientContext> tls_context) {
   JmapSettings jmap;
-  jmap.session_url.tls = config.upstream.scheme == "jmaps";
+  jmap.session_url.tls = config.upstream.kind() == UpstreamScheme::Jmaps;
   jmap.session_url.host = config.upstream.host;
   jmap.session_url.port = config.upstream.port;
   jmap.session_url.target = config.upstream.path;
@@ -68,7 +73,7 @@ class PoolingMailboxFactory final : public MailboxFactory {
 
 Result<std::shared_ptr<MailboxFactory>> make_mailbox_factory(io::Loop& loop, const Config& config) {
   std::shared_ptr<io::TlsClientContext> upstream_tls;
-  if (config.upstream.scheme != "jmap" && !config.upstream.tls_none) {
+  if (may_use_tls(config.upstream)) {
     auto context = io::TlsClientContext::create({config.upstream_ca, !config.upstream_insecure});
     if (!context) return context.error();
     upstream_tls = std::move(context).value();

@@ -28,7 +28,7 @@ Result<WorkerPtr> Worker::start(unsigned index, std::shared_ptr<const Config> co
   worker->router_ = std::move(router).value();
   worker->service_ =
       std::make_unique<Pop3Service>(*worker->loop_, config, worker->router_->default_mailboxes(),
-                                    *shared.locks, shared.certificates, shared.metrics, shared.service);
+                                    *shared.locks, shared.certificates, *shared.metrics, shared.service);
   worker->service_->reconfigure(config, worker->router_);
   {
     // Its "listening" lines name the worker.

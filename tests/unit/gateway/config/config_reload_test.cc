@@ -43,11 +43,13 @@ class ConfigReloaderTest : public ::testing::Test {
     log::set_format(log::Format::Json);
   }
 
+  Metrics metrics_;  // outlives the loop, whose dropped work may hold gauge tokens
   io::Loop loop_;
   popgate::testing::FakeUpstream upstream_;
   popgate::testing::FakeMailboxFactory factory_{loop_, upstream_};
   MaildropLocks locks_;
-  Pop3Service service_{loop_, std::make_shared<const Config>(base_config()), factory_, locks_, nullptr};
+  Pop3Service service_{loop_,   std::make_shared<const Config>(base_config()), factory_, locks_, nullptr,
+                       metrics_};
   Config next_ = base_config();  // what the next "parse" returns
   std::string parse_error_;      // or this, thrown as a ConfigError
   ConfigReloader reloader_{loop_, service_, nullptr, [this] {

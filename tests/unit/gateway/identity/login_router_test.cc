@@ -165,6 +165,31 @@ TEST(LoginRouter, PassthroughHandsOnTheClientsOwnCredentials) {
   EXPECT_EQ(routed.value().mailboxes.get(), router.value()->route_for("joe@b.example").mailboxes.get());
 }
 
+// A factory whose mailboxes are never opened: only which factory a login went to matters.
+class UnusedFactory final : public MailboxFactory {
+ public:
+  MailboxPtr create() override { return nullptr; }
+};
+
+TEST(LoginRouter, APassthroughRouterSendsEveryLoginToItsOneFactory) {
+  io::Loop loop;
+  UnusedFactory factory;
+  LoginRouterPtr router = make_passthrough_router(loop, factory);
+  EXPECT_EQ(&router->default_mailboxes(), &factory);
+  for (const char* user : {"joe@b.example", "vip@a.example", ""}) {
+    auto routed = resolve_now(loop, *router, user, "pw");
+    ASSERT_TRUE(routed) << user;
+    EXPECT_EQ(routed.value().route, "default");
+    EXPECT_EQ(routed.value().identity, "");
+    EXPECT_EQ(routed.value().credentials.user, user);
+    EXPECT_EQ(routed.value().credentials.password.reveal(), "pw");
+    EXPECT_EQ(routed.value().mailboxes.get(), &factory);
+  }
+  // Not owned: the router's going leaves the factory alone.
+  router.reset();
+  EXPECT_EQ(factory.create(), nullptr);
+}
+
 class LocalAccountsRouting : public ::testing::Test {
  protected:
   LocalAccountsRouting() {

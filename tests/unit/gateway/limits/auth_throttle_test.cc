@@ -101,5 +101,16 @@ TEST(AuthThrottle, TablesStayBoundedAndKeepCountingNewcomers) {
   EXPECT_TRUE(throttle.locked_out("203.0.113.1", "mallory", 2'000, s));
 }
 
+TEST(NoLoginThrottle, NeverLocksOutAndEveryFailureWaitsTheBaseDelay) {
+  NoLoginThrottle throttle;
+  const auto s = settings();
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(throttle.record_failure("192.0.2.1", "alice", 0, s), 1'000u) << "no doubling: " << i;
+  }
+  EXPECT_FALSE(throttle.locked_out("192.0.2.1", "alice", 0, s));
+  throttle.record_success("alice");
+  EXPECT_EQ(throttle.record_failure("192.0.2.1", "alice", 0, s), 1'000u);
+}
+
 }  // namespace
 }  // namespace popgate

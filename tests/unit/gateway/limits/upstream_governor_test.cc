@@ -197,5 +197,42 @@ TEST(UpstreamGovernor, SlotsFromSeveralThreadsBalance) {
   EXPECT_EQ(governor.tracked_identities(), 0u);
 }
 
+TEST(NoIdentityGovernor, AdmitsEveryLoginAndNoThrottlingAnswerBacksOff) {
+  NoIdentityGovernor governor;
+  std::vector<IdentityGovernor::Slot> slots;
+  for (int i = 0; i < 10; ++i) {
+    auto admission = governor.admit(kAlice, 0, settings(1));
+    EXPECT_EQ(admission.verdict, Verdict::Admitted) << "no cap: " << i;
+    slots.push_back(std::move(admission.slot));
+  }
+  EXPECT_EQ(governor.record_throttled(kAlice, 0, 0, settings()), 0u);
+  EXPECT_EQ(governor.record_throttled(kAlice, 60'000, 0, settings()), 0u);
+  EXPECT_EQ(governor.admit(kAlice, 1, settings()).verdict, Verdict::Admitted) << "no backoff";
+}
+
+TEST(IdentityGovernorSlot, ReleasesOnceWhetherReleasedMovedOrDestroyed) {
+  int released = 0;
+  {
+    IdentityGovernor::Slot slot([&] { ++released; });
+    EXPECT_TRUE(slot);
+    IdentityGovernor::Slot moved = std::move(slot);
+    EXPECT_FALSE(slot);  // NOLINT(bugprone-use-after-move): a moved-from slot holds nothing
+    moved.release();
+    moved.release();
+    EXPECT_FALSE(moved);
+  }
+  EXPECT_EQ(released, 1);
+  {
+    IdentityGovernor::Slot held([&] { ++released; });
+    IdentityGovernor::Slot other([&] { released += 10; });
+    other = std::move(held);  // `other`'s own place goes now
+    EXPECT_EQ(released, 11);
+  }
+  EXPECT_EQ(released, 12);
+  IdentityGovernor::Slot empty;
+  EXPECT_FALSE(empty);
+  empty.release();
+}
+
 }  // namespace
 }  // namespace popgate

@@ -19,6 +19,7 @@
 #include "adapters/mailbox.h"
 #include "gateway/admin/metrics.h"
 #include "gateway/config/config.h"
+#include "gateway/identity/login_router.h"
 #include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/transport.h"
@@ -26,6 +27,7 @@
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
 #include "gateway/session/pop3_session.h"
+#include "gateway/session/session_context.h"
 #include "tests/unit/gateway/prometheus_text.h"
 
 namespace popgate::testing {
@@ -346,6 +348,8 @@ class SessionHarness : public ::testing::Test {
   MaildropLocks locks_;
   AuthThrottle auth_throttle_;
   UpstreamGovernor upstream_governor_;
+  NoLoginThrottle no_throttle_;
+  NoIdentityGovernor no_governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   io::Loop loop_;
 
@@ -353,17 +357,18 @@ class SessionHarness : public ::testing::Test {
   // Built at the first connect(), once the fixture has set up its factory and collaborators.
   SessionContext& context() {
     if (!context_) {
+      router_ = make_passthrough_router(loop_, *factory_);  // every login goes to the factory
       context_ = std::make_unique<SessionContext>(SessionContext{
           .loop = loop_,
           .config = config_,
-          .mailboxes = *factory_,
+          .router = *router_,
           .locks = locks_,
           .certificates = nullptr,  // no STLS, no implicit TLS
           .on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); },
-          .metrics = &metrics_,
-          .auth_throttle = with_.auth_throttle ? &auth_throttle_ : nullptr,
-          .router = nullptr,  // every login goes to the factory
-          .upstream_governor = with_.upstream_governor ? &upstream_governor_ : nullptr,
+          .metrics = metrics_,
+          .auth_throttle = with_.auth_throttle ? static_cast<LoginThrottle&>(auth_throttle_) : no_throttle_,
+          .upstream_governor =
+              with_.upstream_governor ? static_cast<IdentityGovernor&>(upstream_governor_) : no_governor_,
       });
     }
     return *context_;
@@ -397,12 +402,14 @@ class SessionHarness : public ::testing::Test {
   void release() {
     sessions_.clear();
     context_.reset();
+    router_.reset();
     factory_.reset();
     loop_.run_nowait();  // what they deferred (a mailbox let go of) runs while its fakes exist
   }
 
   const Collaborators with_;
   std::unique_ptr<MailboxFactory> factory_ = std::make_unique<FakeMailboxFactory>(loop_, upstream_);
+  LoginRouterPtr router_;
   std::unique_ptr<SessionContext> context_;
   std::map<uint64_t, std::unique_ptr<Pop3Session>> sessions_;
   std::deque<Client> clients_;
