@@ -302,7 +302,7 @@ std::vector<RouteConfig> parse_routes(const nlohmann::json& routes, const Config
         option->set(settings, field, value.get<std::string>());
       }
     }
-    if (settings.upstream.scheme == "imaps" && settings.upstream.tls_none) {
+    if (settings.upstream.kind() == UpstreamScheme::Imaps && settings.upstream.tls_none) {
       throw ConfigError(where + ": upstream: ?tls=none contradicts imaps://");
     }
     copy_route_settings(settings, route);
@@ -591,7 +591,7 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
   if (!config.listen_tls.empty() && config.tls_cert.empty()) {
     throw ConfigError("--listen-tls needs --tls-cert and --tls-key");
   }
-  if (config.upstream.scheme == "imaps" && config.upstream.tls_none) {
+  if (config.upstream.kind() == UpstreamScheme::Imaps && config.upstream.tls_none) {
     throw ConfigError("upstream: ?tls=none contradicts imaps://");
   }
   if (config.listen.empty() && config.listen_tls.empty())

@@ -36,7 +36,8 @@ DeviceLogin::~DeviceLogin() = default;
 void DeviceLogin::start(Done done) {
   done_ = std::move(done);
   if (!device_endpoint_ || !token_endpoint_) {
-    loop_.defer([this] {
+    loop_.defer([this, alive = alive_.watch()] {
+      if (!alive) return;
       finish(make_error(ErrorKind::Permanent,
                         "oauth2_clients." + client_.name + " has no device_authorization_endpoint"));
     });

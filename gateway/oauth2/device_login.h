@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 
+#include "gateway/io/liveness.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
@@ -61,6 +62,7 @@ class DeviceLogin {
   uint64_t interval_s_ = 5;
   uint64_t deadline_ms_ = 0;
   Done done_;
+  io::Liveness alive_;  // last: the deferred refusal in start() may outlive this object
 };
 
 }  // namespace popgate::oauth2
