@@ -1,6 +1,8 @@
 // TokenEndpoint: the grant requests and the parsing of what token endpoints answer.
 #include "gateway/oauth2/token_endpoint.h"
 
+#include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -33,24 +35,32 @@ std::optional<nlohmann::json> json_object(std::string_view body) {
   return parsed;
 }
 
-// expires_in and interval are numbers; some servers send them as strings.
+// expires_in and interval (token_endpoint.h): numbers, or strings of digits from some servers,
+// clamped to [0, kMaxTokenSeconds] before any conversion: a double past uint64_t's range (1e30)
+// would be undefined behaviour to cast, and a huge count would overflow the callers' milliseconds.
 std::optional<uint64_t> seconds_field(const nlohmann::json& object, const char* name) {
   auto it = object.find(name);
   if (it == object.end()) return std::nullopt;
-  if (it->is_number_unsigned()) return it->get<uint64_t>();
+  if (it->is_number_unsigned()) return std::min(it->get<uint64_t>(), kMaxTokenSeconds);
   if (it->is_number_integer()) {
-    int64_t value = it->get<int64_t>();
-    return value < 0 ? 0 : static_cast<uint64_t>(value);
+    const int64_t value = it->get<int64_t>();
+    return value < 0 ? 0 : std::min(static_cast<uint64_t>(value), kMaxTokenSeconds);
   }
   if (it->is_number_float()) {
-    double value = it->get<double>();
-    return value < 0 ? 0 : static_cast<uint64_t>(value);
+    const double value = it->get<double>();
+    if (std::isnan(value)) return std::nullopt;
+    if (value <= 0) return 0;
+    if (value >= static_cast<double>(kMaxTokenSeconds)) return kMaxTokenSeconds;
+    return static_cast<uint64_t>(value);  // whole seconds; in range, so defined
   }
   if (it->is_string()) {
     const std::string& text = it->get_ref<const std::string&>();
-    if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos)
-      return std::nullopt;
-    return std::stoull(text);
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    // Counted only as far as the cap, so no length of digits overflows.
+    uint64_t seconds = 0;
+    for (const char c : text)
+      seconds = std::min(seconds * 10 + static_cast<uint64_t>(c - '0'), kMaxTokenSeconds);
+    return seconds;
   }
   return std::nullopt;
 }

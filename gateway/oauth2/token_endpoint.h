@@ -36,6 +36,13 @@ enum class TokenErrorCode {
   Other,
 };
 
+// The most seconds an expires_in or interval stands for: a year. A server that says more (1e30,
+// a 40-digit string) is taken to say this, so the callers' milliseconds cannot overflow.
+inline constexpr uint64_t kMaxTokenSeconds = 365ull * 24 * 3600;
+
+// expires_in and interval (RFC 6749 §5.1, RFC 8628 §3.2) are read from a JSON number or a string
+// of digits, in whole seconds (a fraction is dropped); a negative number is 0, more than
+// kMaxTokenSeconds is kMaxTokenSeconds, and anything else counts as absent.
 struct TokenSet {
   SecretString access_token;
   std::optional<uint64_t> expires_in_s;  // absent when the server did not say
@@ -64,6 +71,8 @@ struct DeviceAuthorization {
   uint64_t expires_in_s = 0;
   uint64_t interval_s = 5;  // §3.2: 5 when absent
 };
+// Not 200: the error the server stated is Permanent (Temporary from a 5xx), and no error object is
+// Temporary; a 200 without device_code, user_code and verification_uri is Protocol.
 Result<DeviceAuthorization> parse_device_authorization(int status, std::string_view body);
 
 // How the client proves who it is to the token endpoint.

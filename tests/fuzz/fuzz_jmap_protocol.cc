@@ -1,9 +1,10 @@
 // fuzz_jmap_protocol: every reply interpreter of adapters/jmap/jmap_protocol.h on any body, and the
 // request builders on what those replies yield, as JmapMailbox chains them. Nothing may throw out
 // or crash; results keep their promises: a session has URLs, an account and non-zero limits (and
-// its URLs resolve as JmapMailbox resolves them), UIDLs obey RFC 1939, Email/set outcomes account
-// for every requested id exactly once and in order, and every request built is a JSON object.
-// Retry-After values (any octets) stay under the cap.
+// its URLs resolve as JmapMailbox resolves them), INBOX in any case finds the inbox role and any
+// other name that very name, UIDLs obey RFC 1939, Email/set outcomes account for every requested
+// id exactly once and in order, and every request built is a JSON object. Retry-After values (any
+// octets) stay under the cap.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -97,16 +98,33 @@ void check_session(std::string_view body) {
   }
 }
 
+// "INBOX" in any case: RFC 3501 §5.1 makes the name case-insensitive, and so does find_mailbox.
+bool is_inbox(std::string_view name) {
+  if (name.size() != 5) return false;
+  for (size_t i = 0; i < 5; ++i) {
+    const char c = name[i] >= 'a' && name[i] <= 'z' ? static_cast<char>(name[i] - 'a' + 'A') : name[i];
+    if (c != "INBOX"[i]) return false;
+  }
+  return true;
+}
+
 void check_mailboxes(std::string_view body, const std::vector<std::string>& strings) {
   const Result<std::vector<jmap::MailboxEntry>> mailboxes = jmap::parse_mailbox_get(body);
   if (!mailboxes) return;
   for (const jmap::MailboxEntry& mailbox : mailboxes.value()) FUZZ_CHECK(!mailbox.id.empty());
-  std::vector<std::string> names = {"INBOX", "inbox"};
+  std::vector<std::string> names = {"INBOX", "inbox", "Inbox"};
   names.insert(names.end(), strings.begin(), strings.end());
   for (const std::string& name : names) {
+    // INBOX is the inbox role, whatever its name; every other name matches exactly.
+    auto matches = [&](const jmap::MailboxEntry& mailbox) {
+      return is_inbox(name) ? mailbox.role == "inbox" : mailbox.name == name;
+    };
     const std::optional<jmap::MailboxEntry> found = jmap::find_mailbox(mailboxes.value(), name);
-    if (!found) continue;
-    FUZZ_CHECK(name == "INBOX" || name == "inbox" ? found->role == "inbox" : found->name == name);
+    if (!found) {
+      for (const jmap::MailboxEntry& mailbox : mailboxes.value()) FUZZ_CHECK(!matches(mailbox));
+      continue;
+    }
+    FUZZ_CHECK(matches(*found));
     check_request(jmap::email_page_request("account", found->id, 0, 50));
   }
 }

@@ -3,8 +3,9 @@
 
 Seeds are small and real: POP3 sessions as clients send them, Dovecot and Cyrus IMAP responses,
 the recorded Cyrus JMAP replies of tests/unit/adapters/jmap/jmap_replies/ (bodies, and with their
-recorded heads as HTTP responses), and popgate configurations. fuzz.sh copies them before a run,
-so what the fuzzer finds never lands here.
+recorded heads as HTTP responses), popgate configurations, and OAuth2 token endpoint replies.
+fuzz.sh copies them before a run, so what the fuzzer finds never lands here. Past reproducers live
+in tests/fuzz/regressions/<target>/, which this script never touches: corpus/ is deleted first.
 """
 import base64
 import json
@@ -146,3 +147,51 @@ config("errors", {"upstream": 5, "unknown": True}, "--help", "--bogus", "POPGATE
 # Found by this target: nlohmann's out_of_range for a number too large for a double escaped
 # load_config_file, so popgate aborted (at start, or on a SIGHUP reload) instead of exiting 2.
 write("fuzz_config", "number_overflow_in_file", '{"upstream": "imap://127.0.0.1", "idle_timeout": 1e400}')
+
+# ---- fuzz_token_endpoint: what OAuth2 token endpoints answer; "STATUS\n" and the body ----
+def token(name, status, reply):
+    write("fuzz_token_endpoint", name, f"{status}\n" + (json.dumps(reply) if not isinstance(reply, str) else reply))
+
+
+# RFC 6749 §5.1 and §6; Google's and Microsoft's spellings (expires_in as a string: Azure AD v1).
+token("refresh_rfc6749", 200, {"access_token": "2YotnFZFEjr1zCsicMWpAA", "token_type": "example",
+                               "expires_in": 3600, "refresh_token": "tGzv3JOkF0XG5Qx2TlKWIA",
+                               "example_parameter": "example_value"})
+token("refresh_google", 200, {"access_token": "ya29.a0AfB_byC", "expires_in": 3599,
+                              "scope": "https://mail.google.com/", "token_type": "Bearer",
+                              "id_token": "eyJhbGciOiJSUzI1NiJ9.e30.sig"})
+token("refresh_microsoft_rotated", 200, {"token_type": "Bearer",
+                                         "scope": "https://outlook.office.com/POP.AccessAsUser.All",
+                                         "expires_in": 4367, "ext_expires_in": 4367,
+                                         "access_token": "eyJ0eXAiOiJKV1QiLCJub25jZSI6", "refresh_token": "0.AXEA"})
+token("client_credentials_no_refresh", 200, {"token_type": "Bearer", "expires_in": "3599",
+                                             "ext_expires_in": "3599", "expires_on": "1700003599",
+                                             "resource": "https://outlook.office365.com", "access_token": "eyJ0eXAi"})
+token("lifetime_as_a_fraction", 200, '{"access_token":"at","expires_in":3599.5,"token_type":"Bearer"}')
+token("error_invalid_grant", 400, {"error": "invalid_grant", "error_description":
+                                   "AADSTS70008: The provided authorization code or refresh token has expired due to "
+                                   "inactivity.\r\nTrace ID: 0b1c\r\nTimestamp: 2024-01-01 10:00:00Z",
+                                   "error_codes": [70008], "timestamp": "2024-01-01 10:00:00Z",
+                                   "error_uri": "https://login.microsoftonline.com/error?code=70008"})
+token("error_invalid_client", 401, {"error": "invalid_client", "error_description": "Unauthorized"})
+token("error_authorization_pending", 400, {"error": "authorization_pending",
+                                           "error_description": "Precondition Required"})
+token("error_slow_down", 428, {"error": "slow_down"})
+token("error_expired_token", 400, {"error": "expired_token"})
+token("error_access_denied", 400, {"error": "access_denied", "error_description": "Forbidden"})
+token("server_unavailable_html", 503, "<html><body><h1>503 Service Unavailable</h1></body></html>")
+token("rate_limited", 429, {"error": "rate_limited"})
+token("not_json_200", 200, "access_token=at&expires_in=3600")
+# RFC 8628 §3.2: device authorization, Microsoft's and Google's spellings.
+token("device_microsoft", 200, {"user_code": "FDLXQ9ABC",
+                                "device_code": "GMMhmHCXhWEzkobqIHGG_EnNYYsAkukHspeYUk9E8",
+                                "verification_uri": "https://microsoft.com/devicelogin", "expires_in": 900,
+                                "interval": 5, "message": "To sign in, use a web browser to open the page "
+                                "https://microsoft.com/devicelogin and enter the code FDLXQ9ABC to authenticate."})
+token("device_google", 200, {"device_code": "AH-1Ng3i4", "user_code": "GQVQ-JKEC",
+                             "verification_url": "https://www.google.com/device", "expires_in": 1800, "interval": 5})
+token("device_rfc8628_complete", 200, {"device_code": "GmRhmhcxhwAzkoEqiMEg_DnyEysNkuNhszIySk9eS",
+                                       "user_code": "WDJB-MJHT", "verification_uri": "https://example.com/device",
+                                       "verification_uri_complete": "https://example.com/device?user_code=WDJB-MJHT",
+                                       "expires_in": "1800", "interval": "5"})
+token("device_refused", 400, {"error": "invalid_scope", "error_description": "AADSTS70011: scope"})

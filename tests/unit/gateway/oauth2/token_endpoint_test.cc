@@ -37,6 +37,49 @@ TEST(OAuth2TokenResponse, ExpiresInAsStringOrAbsent) {
   EXPECT_TRUE(absent.value().tokens->refresh_token.empty());
 }
 
+// Issue #15: a double past uint64_t's range (1e30) was cast to it, which is undefined behaviour.
+// Every spelling a server may use lands in [0, kMaxTokenSeconds], and seconds in milliseconds fit.
+TEST(OAuth2TokenResponse, ExpiresInIsClampedHoweverItIsSpelt) {
+  static_assert(kMaxTokenSeconds <= UINT64_MAX / 1000);
+  auto expires_in = [](const std::string& value) -> std::optional<uint64_t> {
+    auto parsed = parse_token_response(200, R"({"access_token":"at","expires_in":)" + value + "}");
+    EXPECT_TRUE(parsed.ok()) << value;
+    return parsed.ok() ? parsed.value().tokens->expires_in_s : std::nullopt;
+  };
+  EXPECT_EQ(expires_in("1e30"), kMaxTokenSeconds);
+  EXPECT_EQ(expires_in("1.7976931348623157e308"), kMaxTokenSeconds);
+  EXPECT_EQ(expires_in("18446744073709551615"), kMaxTokenSeconds);  // uint64_t's largest
+  EXPECT_EQ(expires_in("18446744073709551616"), kMaxTokenSeconds);  // one more: a double
+  EXPECT_EQ(expires_in("31536001"), kMaxTokenSeconds);
+  EXPECT_EQ(expires_in("31536000"), kMaxTokenSeconds);
+  EXPECT_EQ(expires_in("31535999"), 31535999u);
+  EXPECT_EQ(expires_in("3599.9"), 3599u);  // whole seconds
+  EXPECT_EQ(expires_in("-1"), 0u);
+  EXPECT_EQ(expires_in("-1e30"), 0u);
+  EXPECT_EQ(expires_in("-9223372036854775808"), 0u);
+  EXPECT_EQ(expires_in("-0.0"), 0u);
+  EXPECT_EQ(expires_in(R"("3600")"), 3600u);
+  EXPECT_EQ(expires_in(R"("99999999999999999999999999999999999999")"), kMaxTokenSeconds);
+  EXPECT_EQ(expires_in(R"("000000000000000000000000000000000000060")"), 60u);
+  EXPECT_EQ(expires_in(R"("-5")"), std::nullopt);  // not a string of digits: as if absent
+  EXPECT_EQ(expires_in(R"("1e30")"), std::nullopt);
+  EXPECT_EQ(expires_in(R"("")"), std::nullopt);
+  EXPECT_EQ(expires_in("true"), std::nullopt);
+  // The device authorization's expires_in and interval go the same way.
+  auto device = parse_device_authorization(
+      200, R"({"device_code":"dc","user_code":"UC","verification_uri":"https://example.com/device",)"
+           R"("expires_in":1e30,"interval":"184467440737095516160"})");
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(device.value().expires_in_s, kMaxTokenSeconds);
+  EXPECT_EQ(device.value().interval_s, kMaxTokenSeconds);
+  device = parse_device_authorization(
+      200, R"({"device_code":"dc","user_code":"UC","verification_uri":"https://example.com/device",)"
+           R"("expires_in":-300,"interval":2.5})");
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(device.value().expires_in_s, 0u);
+  EXPECT_EQ(device.value().interval_s, 2u);
+}
+
 TEST(OAuth2TokenResponse, ErrorCodes) {
   struct Case {
     const char* name;
