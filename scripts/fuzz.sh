@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(fuzz_pop3_server fuzz_imap_response_parser fuzz_dot_stuffer fuzz_http_response_parser
-             fuzz_jmap_protocol fuzz_config)
+             fuzz_jmap_protocol fuzz_config fuzz_token_endpoint)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
