@@ -37,8 +37,10 @@ if [ "$run_sanitizers" != 0 ]; then
       ctest --output-on-failure -j "$(nproc)" --timeout 900 -E '^deploy_' "$@")
 fi
 
-# libFuzzer targets (tests/fuzz), each for FUZZ_SECONDS (60) on a copy of its seed corpus, two at
-# a time; any crash, leak or timeout fails. POPGATE_FUZZ=0 skips them (a clang build and ~5 minutes).
+# The fuzz gate (tests/fuzz): each libFuzzer target replays its past reproducers, then runs a fixed
+# count of inputs from a fixed seed on a copy of its seed corpus, two targets at a time, so the same
+# tree passes or fails the same way every time; any crash, leak, timeout or broken invariant fails.
+# POPGATE_FUZZ=0 skips it (a clang build and a few minutes). Exploration: scripts/fuzz-explore.sh.
 if [ "$run_fuzz" != 0 ]; then
   scripts/fuzz.sh
 fi
