@@ -21,6 +21,7 @@
 #include "gateway/identity/login_router.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/signal_watcher.h"
+#include "gateway/io/threadpool_work.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/log.h"
 #include "gateway/oauth2/oauth2_config.h"
@@ -44,10 +45,10 @@ void set_lifecycle_signals_blocked(bool blocked) {
 // libuv's threadpool (getaddrinfo) threads inherit the signal mask of the thread that starts
 // them. Started now, while the lifecycle signals are blocked, they never take one: only the
 // loop thread does, and once it blocks them again at exit no late signal can kill the process.
+// The job is empty; destroying its handle only cancels an empty completion.
 void start_threadpool_with_signals_blocked(popgate::io::Loop& loop) {
-  static uv_work_t warm_up;
-  uv_queue_work(
-      loop.raw(), &warm_up, [](uv_work_t*) {}, [](uv_work_t*, int) {});
+  const popgate::io::ThreadpoolWorkPtr warm_up = popgate::io::run_on_threadpool(
+      loop, [] {}, [] {});
 }
 
 // Every session holds two descriptors (client and upstream): take all the kernel allows.
