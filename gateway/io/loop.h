@@ -12,6 +12,15 @@
 
 namespace popgate::io {
 
+// Monotonic nanoseconds for timing an operation (metrics), unlike Loop::now_ms() not cached per
+// loop iteration; and the seconds elapsed since such a reading.
+inline uint64_t monotonic_ns() {
+  return uv_hrtime();
+}
+inline double seconds_since(uint64_t began_ns) {
+  return static_cast<double>(monotonic_ns() - began_ns) / 1e9;
+}
+
 class Loop {
  public:
   // Also sets SIGPIPE to ignored (if it still has the default action): a peer that

@@ -1,8 +1,6 @@
 // LoginFlow: throttle, route, governor, reuse pool and maildrop lock for one login.
 #include "gateway/session/login_flow.h"
 
-#include <uv.h>
-
 #include <array>
 #include <utility>
 
@@ -29,10 +27,6 @@ UpstreamGovernorSettings governor_settings(const Config& config) {
   return settings;
 }
 
-double seconds_since(uint64_t began_ns) {
-  return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
-}
-
 struct NamedMechanism {
   std::string_view name;
   AuthMechanism mechanism;
@@ -45,6 +39,17 @@ constexpr std::array<NamedMechanism, 4> kMechanisms = {{
 }};
 
 }  // namespace
+
+void retire_upstream_mailbox(io::Loop& loop, MailboxPtr&& mailbox, GaugeToken&& connection,
+                             IdentityGovernor::Slot&& slot) {
+  struct Retired {
+    MailboxPtr mailbox;
+    GaugeToken connection;
+    IdentityGovernor::Slot slot;
+  };
+  loop.deferred_delete(
+      std::make_unique<Retired>(Retired{std::move(mailbox), std::move(connection), std::move(slot)}));
+}
 
 AuthMechanism auth_mechanism(std::string_view name) {
   for (const NamedMechanism& known : kMechanisms) {
@@ -114,7 +119,7 @@ void LoginFlow::open_upstream(MailboxFactory& mailboxes, Credentials&& credentia
   if (!reused) mailbox_ = mailboxes.create();
   upstream_metrics_ = &context_.metrics.upstream(mailbox_->kind());
   connection_ = upstream_metrics_->connection();
-  open_began_ns_ = uv_hrtime();
+  open_began_ns_ = io::monotonic_ns();
   if (reused) return reopen_parked(std::move(credentials));
   mailbox_->open(std::move(credentials), [this](Result<Snapshot> result) { on_opened(std::move(result)); });
 }
@@ -175,7 +180,7 @@ void LoginFlow::reopen_parked(Credentials&& credentials) {
 // ---------------------------------------------------------------- the upstream's answer
 
 void LoginFlow::on_opened(Result<Snapshot> result) {
-  upstream_metrics_->observe(UpstreamOperation::Open, seconds_since(open_began_ns_));
+  upstream_metrics_->observe(UpstreamOperation::Open, io::seconds_since(open_began_ns_));
   if (!result) {
     upstream_metrics_->error(UpstreamOperation::Open, result.error().kind);
     // At login the adapters say LoginDelay only for a throttling answer.
@@ -244,15 +249,7 @@ void LoginFlow::refuse(const Error& error) {
 
 void LoginFlow::retire_mailbox() {
   if (!mailbox_) return;
-  // Destroyed on the next tick (it may be calling us from deep inside itself), and the
-  // upstream connection gauge and the governor slot go with it, in that order.
-  struct Retired {
-    MailboxPtr mailbox;
-    GaugeToken counted;
-    IdentityGovernor::Slot slot;
-  };
-  context_.loop.deferred_delete(
-      std::make_unique<Retired>(Retired{std::move(mailbox_), std::move(connection_), std::move(slot_)}));
+  retire_upstream_mailbox(context_.loop, std::move(mailbox_), std::move(connection_), std::move(slot_));
 }
 
 void LoginFlow::set_action(std::string_view action) {

@@ -56,6 +56,11 @@ struct OpenedMailbox {
   Snapshot snapshot;
 };
 
+// Lets go of an upstream mailbox on the next tick (its owner may be deep inside one of its
+// callbacks), with the connection gauge and the governor slot that count it.
+void retire_upstream_mailbox(io::Loop& loop, MailboxPtr&& mailbox, GaugeToken&& connection,
+                             IdentityGovernor::Slot&& slot);
+
 // A refused login. The class picks the POP3 reply: [AUTH], [LOGIN-DELAY], [SYS/TEMP], [IN-USE].
 struct LoginRefusal {
   ErrorKind kind = ErrorKind::Auth;
@@ -131,7 +136,7 @@ class LoginFlow {
   std::string park_key_;
   std::optional<Credentials> reuse_fallback_;  // while a parked session reopens
   bool reused_upstream_ = false;               // the login got a parked upstream session
-  uint64_t open_began_ns_ = 0;                 // when the upstream login began (uv_hrtime)
+  uint64_t open_began_ns_ = 0;                 // when the upstream login began (io::monotonic_ns)
 };
 
 using LoginFlowPtr = std::unique_ptr<LoginFlow>;

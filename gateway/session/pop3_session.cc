@@ -1,8 +1,6 @@
 // Pop3Session: runs the events of a Pop3Server against a Mailbox and the client socket.
 #include "gateway/session/pop3_session.h"
 
-#include <uv.h>
-
 #include <utility>
 #include <variant>
 
@@ -22,10 +20,6 @@ pop3::Options server_options(const SessionContext& context, const io::Transport&
   // says so. An implicit-TLS session is secure before its first command.
   options.plaintext_auth_allowed = implicit_tls || client.peer().loopback || config.allow_plaintext_auth;
   return options;
-}
-
-double seconds_since(uint64_t began_ns) {
-  return static_cast<double>(uv_hrtime() - began_ns) / 1e9;
 }
 
 }  // namespace
@@ -132,7 +126,7 @@ void Pop3Session::pump() {
   // batch is sent, in order, before anything else happens (an upstream action, STLS, the end).
   std::string replies;
   while (!finished_) {
-    const uint64_t before_ns = uv_hrtime();
+    const uint64_t before_ns = io::monotonic_ns();
     pop3::Event event = server_.next_event();
     record_commands(before_ns);
     if (auto* reply = std::get_if<pop3::SendReply>(&event)) {
@@ -244,7 +238,7 @@ void Pop3Session::retrieve(const pop3::Retrieve& request) {
   stuffer_ = pop3::DotStuffer{};
   top_filter_.reset();
   if (request.top_lines) top_filter_.emplace(*request.top_lines);
-  operation_began_ns_ = uv_hrtime();
+  operation_began_ns_ = io::monotonic_ns();
   mailbox_->fetch(snapshot_.messages[request.index],
                   request.top_lines ? FetchKind::HeadFirst : FetchKind::Whole, *this,
                   [this](Status status) { on_retrieved(std::move(status)); });
@@ -276,7 +270,7 @@ bool Pop3Session::on_body_chunk(std::string_view chunk) {
 
 void Pop3Session::on_retrieved(Status status) {
   if (finished_) return;
-  upstream_metrics_->observe(UpstreamOperation::Fetch, seconds_since(operation_began_ns_));
+  upstream_metrics_->observe(UpstreamOperation::Fetch, io::seconds_since(operation_began_ns_));
   if (!status) {
     upstream_metrics_->error(UpstreamOperation::Fetch, status.error().kind);
     login_->note_upstream_error(status.error());
@@ -326,7 +320,7 @@ void Pop3Session::commit(const pop3::Commit& request) {
   deleted.reserve(request.deleted.size());
   for (size_t index : request.deleted) deleted.push_back(snapshot_.messages[index]);
   uint64_t count = deleted.size();
-  operation_began_ns_ = uv_hrtime();
+  operation_began_ns_ = io::monotonic_ns();
   update_timer_.start(config_->update_timeout_ms, [this] { on_update_timeout(); });
   mailbox_->commit(std::move(deleted),
                    [this, count](Status status) { on_committed(std::move(status), count); });
@@ -338,7 +332,7 @@ void Pop3Session::on_committed(Status status, uint64_t count) {
   // RFC 1939 §6: UPDATE is over, so the maildrop is free before the client reads the answer: its
   // next session may land on another worker loop at once (--workers), not after this one's close.
   lock_.reset();
-  upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
+  upstream_metrics_->observe(UpstreamOperation::Commit, io::seconds_since(operation_began_ns_));
   if (status) {
     deleted_ = count;
     metrics_.messages_deleted(count);
@@ -359,7 +353,7 @@ void Pop3Session::on_committed(Status status, uint64_t count) {
 
 void Pop3Session::on_update_timeout() {
   if (finished_) return;
-  upstream_metrics_->observe(UpstreamOperation::Commit, seconds_since(operation_began_ns_));
+  upstream_metrics_->observe(UpstreamOperation::Commit, io::seconds_since(operation_began_ns_));
   upstream_metrics_->error(UpstreamOperation::Commit, ErrorKind::Temporary);
   log::Line(log::Level::Error, "update_failed")
       .field("session", id_)
@@ -416,7 +410,7 @@ void Pop3Session::write_client(std::string_view bytes) {
 void Pop3Session::record_commands(uint64_t began_ns) {
   const std::vector<pop3::CommandRecord>& records = server_.command_records();
   if (records.empty()) return;
-  const uint64_t now_ns = uv_hrtime();
+  const uint64_t now_ns = io::monotonic_ns();
   for (const pop3::CommandRecord& record : records) {
     if (record.mark == pop3::CommandMark::Began) {
       command_began_ns_ = began_ns;
@@ -431,15 +425,8 @@ void Pop3Session::record_commands(uint64_t began_ns) {
 
 void Pop3Session::retire_mailbox() {
   if (!mailbox_) return;
-  // Destroyed on the next tick (it may be calling us from deep inside itself), and the
-  // upstream connection gauge goes down with it.
-  struct Retired {
-    MailboxPtr mailbox;
-    GaugeToken counted;
-    UpstreamGovernor::Slot slot;
-  };
-  context_.loop.deferred_delete(std::make_unique<Retired>(
-      Retired{std::move(mailbox_), std::move(upstream_connection_), std::move(upstream_slot_)}));
+  retire_upstream_mailbox(context_.loop, std::move(mailbox_), std::move(upstream_connection_),
+                          std::move(upstream_slot_));
 }
 
 }  // namespace popgate

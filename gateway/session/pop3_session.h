@@ -124,7 +124,7 @@ class Pop3Session final : public io::TransportHandler, public BodySink, public L
   Metrics& metrics_;
   GaugeToken active_;                            // popgate_sessions_active{listener}
   UpstreamMetrics* upstream_metrics_ = nullptr;  // of mailbox_->kind(), once a mailbox exists
-  uint64_t command_began_ns_ = 0;                // when the command being answered began (uv_hrtime)
+  uint64_t command_began_ns_ = 0;                // when the command being answered began (io::monotonic_ns)
   uint64_t operation_began_ns_ = 0;              // when the upstream operation in flight began
 };
 
