@@ -131,6 +131,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_process(process, timeout=10):
+    """SIGTERM to a child still running, SIGKILL if it has not exited within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_port(port, timeout, process=None):
     """Polls until 127.0.0.1:port accepts; False on timeout or if `process` exits."""
     deadline = time.monotonic() + timeout
@@ -184,13 +196,7 @@ class Popgate:
             return ""
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def __enter__(self):
         return self

@@ -1,60 +1,18 @@
-"""A private Dovecot (IMAP + its own POP3, the oracle) on free loopback ports, in a temp dir of its
-own, for the deploy/ checks that need a real upstream. Started in the foreground and stopped by PID.
-Needs root (the mail processes run as nobody) and dovecot-core, dovecot-imapd, dovecot-pop3d."""
+"""A private Dovecot (IMAP + its own POP3, the oracle) on free loopback ports, for the deploy/
+checks that need a real upstream: the sandbox of scripts/lib/dovecot-sandbox.sh (the one the demo
+and the soak test use), driven from Python. A bash child runs it and waits on Dovecot; stopping that
+child stops Dovecot by PID. Needs root (the mail processes run as nobody) and dovecot-core,
+dovecot-imapd, dovecot-pop3d."""
 
 import os
-import shutil
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
 
-from deploy_lib import free_port, wait_for_port
+from deploy_lib import stop_process
 
-MAIL_UID = 65534  # nobody: Dovecot refuses to run mail processes as root
-
-CONFIG = """# Written by popgate's tests/deploy/dovecot_lib.py: a private instance on loopback.
-base_dir = {dir}/run
-state_dir = {dir}/state
-instance_name = popgate-deploy-{pid}-{name}
-log_path = {dir}/dovecot.log
-protocols = imap pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-mail_location = maildir:~/Maildir
-pop3_uidl_format = %08Xu%08Xv
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {dir}/passwd
-}}
-userdb {{
-  driver = passwd-file
-  args = {dir}/passwd
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = {imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = {pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-"""
+SANDBOX = Path(__file__).resolve().parents[2] / "scripts/lib/dovecot-sandbox.sh"
 
 
 class Dovecot:
@@ -65,69 +23,60 @@ class Dovecot:
             raise RuntimeError("Dovecot's fixture needs root: its mail processes switch to uid 65534")
         self._tmp = tempfile.TemporaryDirectory(prefix="popgate-dovecot-")
         self.dir = Path(self._tmp.name)
-        # Dovecot's auth, login (dovenull) and mail (nobody) processes must reach the passwd file and
-        # the homes. /tmp and its parents are searchable by others.
-        self.dir.chmod(0o755)
-        (self.dir / "home").mkdir()
-        (self.dir / "passwd").write_text("")
+        self.dir.chmod(0o755)  # the sandbox's directory and its parents must be searchable by others
+        (self.dir / "sandbox").mkdir()
+        self._steps = []
+        self._delivered = 0
         self.process = None
         self.imap_port = self.pop3_port = None
-        self._delivered = 0
 
     def add_user(self, user, password):
-        home = self.dir / "home" / user
-        for sub in ("", "Maildir", "Maildir/cur", "Maildir/new", "Maildir/tmp"):
-            (home / sub).mkdir(parents=True, exist_ok=True)
-            os.chown(home / sub, MAIL_UID, MAIL_UID)
-        with open(self.dir / "passwd", "a") as passwd:
-            passwd.write(f"{user}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_UID}::{home}\n")
+        self._steps.append(f"dovecot_sandbox_add_user {shlex.quote(user)} {shlex.quote(password)}")
 
     def deliver(self, user, message):
         """Stores `message` (bytes, LF line ends as local delivery writes them) as the next message."""
         self._delivered += 1
-        maildir = self.dir / "home" / user / "Maildir"
-        # Dovecot numbers new messages in the order of the time stamp their names start with.
-        name = f"{1600000000 + self._delivered}.M{self._delivered}P{os.getpid()}.popgate-deploy"
-        (maildir / "tmp" / name).write_bytes(message)
-        os.chown(maildir / "tmp" / name, MAIL_UID, MAIL_UID)
-        os.rename(maildir / "tmp" / name, maildir / "new" / name)
+        path = self.dir / f"message-{self._delivered}"
+        path.write_bytes(message)
+        self._steps.append(f"dovecot_sandbox_deliver {shlex.quote(user)} {shlex.quote(str(path))}")
 
     def start(self):
-        dovecot = shutil.which("dovecot") or "/usr/sbin/dovecot"
-        for _ in range(5):
-            self.imap_port, self.pop3_port = free_port(), free_port()
-            if self.imap_port == self.pop3_port:
-                continue
-            (self.dir / "dovecot.conf").write_text(CONFIG.format(
-                dir=self.dir, pid=os.getpid(), name=self.dir.name, imap_port=self.imap_port,
-                pop3_port=self.pop3_port))
-            with open(self.dir / "dovecot.stderr", "wb") as stderr:
-                self.process = subprocess.Popen([dovecot, "-F", "-c", str(self.dir / "dovecot.conf")],
-                                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=stderr)
-            if (wait_for_port(self.imap_port, 15, self.process) and
-                    wait_for_port(self.pop3_port, 15, self.process)):
-                return
-            self.stop()  # most likely a port was taken meanwhile: try others
-        raise RuntimeError(f"dovecot did not start: {self.log_text()}")
+        script = "\n".join([
+            "set -e",
+            f". {shlex.quote(str(SANDBOX))}",
+            f"dovecot_sandbox_init {shlex.quote(str(self.dir / 'sandbox'))}",
+            *self._steps,
+            "dovecot_sandbox_start",
+            "trap 'dovecot_sandbox_stop; exit 0' TERM",
+            'echo "$DOVECOT_IMAP_PORT $DOVECOT_POP3_PORT"',
+            'wait "$DOVECOT_PID"',
+        ])
+        with open(self.dir / "sandbox.stderr", "wb") as stderr:
+            # A fixed PATH: the checks may run with a cleaned environment, and Dovecot finds its
+            # own helpers through PATH.
+            self.process = subprocess.Popen(["bash", "-c", script], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=stderr,
+                                            env={**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+        ports = self.process.stdout.readline().split()
+        if len(ports) != 2:
+            self.stop()
+            raise RuntimeError(f"dovecot did not start: {self.log_text()}")
+        self.imap_port, self.pop3_port = int(ports[0]), int(ports[1])
 
     def log_text(self):
         text = ""
-        for name in ("dovecot.stderr", "dovecot.log"):
+        for path in (self.dir / "sandbox.stderr", self.dir / "sandbox/dovecot.stderr",
+                     self.dir / "sandbox/dovecot.log"):
             try:
-                text += (self.dir / name).read_text(errors="replace")
+                text += path.read_text(errors="replace")
             except OSError:
                 pass
         return text
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=15)
+            self.process.stdout.close()
         self.process = None
 
     def __enter__(self):
