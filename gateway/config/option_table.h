@@ -117,32 +117,18 @@ struct Custom {
   void (*set)(Config& config, std::string_view name, std::string_view text);
 };
 
-// How a source gives a setting: one value; a flag, which takes none on the command line; or a list,
-// which the command line repeats and the environment separates with commas. (tests/deploy reads
-// it from the table's text.)
-enum class Kind { Value, Flag, List };
-
 using Slot = std::variant<Text, Seconds, Count, Flag, Address, Addresses, Custom>;
 
 struct Option {
-  // Flags, and only they, set a Flag; lists, and only they, Addresses: in a constinit table, a row
-  // that mixes them up does not compile.
-  constexpr Option(const char* name, const char* key, Kind kind, Slot slot, const char* help)
-      : name(name), key(key), kind(kind), slot(slot), help(help) {
-    if ((kind == Kind::Flag) != std::holds_alternative<Flag>(slot) ||
-        (kind == Kind::List) != std::holds_alternative<Addresses>(slot)) {
-      throw "the option's kind does not fit its slot";
-    }
-  }
-
   const char* name;  // --name, and POPGATE_NAME in the environment
   const char* key;   // the config file's field
-  Kind kind;
   Slot slot;
   const char* help;
 
-  bool is_flag() const { return kind == Kind::Flag; }
-  bool is_list() const { return kind == Kind::List; }
+  // How a source gives the setting: a flag takes no value on the command line; a list is repeated
+  // there and comma-separated in the environment; everything else is one value.
+  bool is_flag() const { return std::holds_alternative<Flag>(slot); }
+  bool is_list() const { return std::holds_alternative<Addresses>(slot); }
   // --no-maildrop-lock, POPGATE_NO_MAILDROP_LOCK=true: the flag turns its setting off.
   bool turns_off() const { return std::string_view(name).starts_with("no-"); }
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from deploy_lib import Checker, arguments, clean_environment, load_json, load_yaml_documents
 
-OPTION = re.compile(r'\{"([a-z][a-z-]*)",\s*"([a-z][a-z_]*)",\s*Kind::(Value|Flag|List)\b')
+# A row: {"name", "key", Slot{...}, ...}; a Flag slot is a flag, an Addresses slot a list.
+OPTION = re.compile(r'\{"([a-z][a-z-]*)",\s*"([a-z][a-z_]*)",\s*([A-Z][A-Za-z]*)\{')
+SLOT_KINDS = {"Flag": "Flag", "Addresses": "List"}
 
 
 def option_table(config_cc):
@@ -20,7 +22,7 @@ def option_table(config_cc):
     text = Path(config_cc).read_text()
     table = text[text.index("const Option kOptions[]"):]
     table = table[: table.index("\n};")]
-    return OPTION.findall(table)
+    return [(cli, key, SLOT_KINDS.get(slot, "Value")) for cli, key, slot in OPTION.findall(table)]
 
 
 def environment_name(cli):
