@@ -28,6 +28,7 @@
 #include "gateway/oauth2/oauth2_credential_source.h"
 #include "gateway/oauth2/token_manager.h"
 #include "gateway/session/pop3_service.h"
+#include "gateway/state/state_store.h"
 #include "gateway/upstream/upstream_probe.h"
 #include "gateway/workers/worker_pool.h"
 
@@ -159,19 +160,27 @@ int main(int argc, char** argv) {
     return 2;
   }
   LoginRouterPtr router = std::move(routed).value();
+  // The state replicas share: its password is read and its CA loaded now, so --check-config
+  // finds a missing one.
+  auto state_store = StateStore::create(config, metrics);
+  if (!state_store) {
+    std::fprintf(stderr, "popgate: %s\n", state_store.error().detail.c_str());
+    return 2;
+  }
+  std::unique_ptr<StateStore> state = std::move(state_store).value();
   if (config.check_config) {
     std::fputs("configuration OK\n", stdout);
     return 0;
   }
   // Shared by every worker loop (each thread-safe): one lock per maildrop, one count per address.
-  MaildropLocks locks;
+  LoopStateStorePtr main_state = state->for_loop(loop);
   ServiceShared service_shared;
   auto shared_config = std::make_shared<const Config>(std::move(config));
   // With several loops every line says which one wrote it; the main loop is worker 0.
   if (shared_config->workers > 1) log::set_thread_worker(0);
   // The router builds every route's mailbox factory, the top-level upstream's included.
-  Pop3Service service(loop, shared_config, router->default_mailboxes(), locks, certificates.get(), metrics,
-                      &service_shared);
+  Pop3Service service(loop, shared_config, router->default_mailboxes(), main_state->maildrop_locks(),
+                      certificates.get(), metrics, &service_shared);
   service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);
@@ -182,7 +191,7 @@ int main(int argc, char** argv) {
   WorkerPool workers(loop, service, service_shared);
   if (Status started = workers.start(
           shared_config,
-          WorkerShared{&locks, &service_shared, certificates.get(), &metrics, oauth2_clients, {}});
+          WorkerShared{state.get(), &service_shared, certificates.get(), &metrics, oauth2_clients, {}});
       !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", "worker: " + started.error().detail);
     return 1;
@@ -201,8 +210,13 @@ int main(int argc, char** argv) {
     probe = std::make_unique<UpstreamProbe>(loop, std::move(probing));
     probe->start();
     auto admin_address = io::SocketAddress::from_numeric(shared_config->admin);  // checked by the config
-    auto admin_started = AdminServer::start(loop, *admin_address, metrics,
-                                            [&] { return !service.draining() && probe->reachable(); });
+    auto admin_started = AdminServer::start(loop, *admin_address, metrics, [&] {
+      // Logins would only get [SYS/TEMP]: let the
+      // Service send them to a replica that can serve.
+      const bool store_refuses =
+          state->down() && shared_config->state_store_failure == StateStoreFailure::Closed;
+      return !service.draining() && probe->reachable() && !store_refuses;
+    });
     if (!admin_started) {
       log::Line(log::Level::Error, "startup_failed")
           .field("reason", "admin: " + admin_started.error().detail);
@@ -219,6 +233,7 @@ int main(int argc, char** argv) {
       .field("mark_seen", shared_config->mark_seen)
       .field("idle_timeout_s", static_cast<double>(shared_config->idle_timeout_ms) / 1000.0)
       .field("stls", certificates != nullptr)
+      .field("state_store", shared_config->state_store.to_string())
       .field("workers", static_cast<uint64_t>(workers.loops()));
   if (shared_config->upstream_insecure) {
     log::Line(log::Level::Warn, "upstream_insecure")

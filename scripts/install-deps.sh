@@ -8,6 +8,8 @@ packages=(
   libuv1-dev android-libboringssl-dev nlohmann-json3-dev prometheus-cpp-dev
   # libxcrypt: crypt_rn for local account password hashes (libcrypt1 itself is in every image)
   libcrypt-dev
+  # hiredis: only its sans-I/O RESP reply reader, for the Redis state store
+  libhiredis-dev
   libgtest-dev googletest node-llhttp
   dovecot-core dovecot-imapd dovecot-pop3d
   cyrus-common cyrus-caldav sasl2-bin

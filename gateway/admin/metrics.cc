@@ -57,7 +57,9 @@ size_t auth_result_index(ErrorKind kind) {
 
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      state_store_(std::make_unique<StateStoreMetrics>(*registry_)) {
   // Handshakes before this Metrics existed are not its business (tests make many of them).
   upstream_handshakes_seen_ = io::tls_counters().client_handshakes.load();
   upstream_handshake_failures_seen_ = io::tls_counters().client_handshake_failures.load();

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <utility>
 
+#include "gateway/admin/state_store_metrics.h"
 #include "gateway/limits/admission_control.h"
 #include "protocol/common/error.h"
 
@@ -99,6 +100,9 @@ class Metrics {
   // (io::tls_counters()) and brought in here at each scrape.
   std::string serialize() const;
 
+  // ---- The state store shared by replicas (gateway/state/) ----
+  StateStoreMetrics& state_store() { return *state_store_; }
+
   // ---- Downstream (POP3 clients) ----
   // Counts a session and holds popgate_sessions_active up until the token is dropped.
   GaugeToken session_opened(Listener listener);
@@ -153,6 +157,7 @@ class Metrics {
   UpstreamMetrics& add_upstream(const std::string& adapter);  // mutex_ held
 
   std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<StateStoreMetrics> state_store_;
 
   std::array<prometheus::Gauge*, 2> sessions_active_{};
   std::array<prometheus::Counter*, 2> sessions_total_{};

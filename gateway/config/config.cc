@@ -56,6 +56,20 @@ void set_auth_mode(Config& config, std::string_view name, std::string_view text)
   config.auth_mode = parse_auth_mode(name, text);
 }
 
+void set_state_store(Config& config, std::string_view name, std::string_view text) {
+  config.state_store = parse_state_store_url(name, text);
+}
+
+void set_state_store_failure(Config& config, std::string_view name, std::string_view text) {
+  if (text == "open") {
+    config.state_store_failure = StateStoreFailure::Open;
+  } else if (text == "closed") {
+    config.state_store_failure = StateStoreFailure::Closed;
+  } else {
+    throw ConfigError(std::string(name) + ": expected open or closed, got '" + std::string(text) + "'");
+  }
+}
+
 void set_log_level(Config& config, std::string_view name, std::string_view text) {
   auto level = log::parse_level(text);
   if (!level) {
@@ -155,6 +169,28 @@ constinit const Option kOptions[] = {
     // The file says "maildrop_lock": true/false; the flag turns the lock off.
     {"no-maildrop-lock", "maildrop_lock", Flag{&Config::maildrop_lock},
      "           allow concurrent sessions for one mailbox (default: [IN-USE])"},
+    {"state-store", "state_store", Custom{set_state_store},
+     "URL        state shared by replicas: local (default), redis://HOST[:PORT][/DB] or rediss://..."},
+    {"state-store-ca", "state_store_ca", Text{&Config::state_store_ca},
+     "FILE       CA bundle for rediss:// (default: the system's)"},
+    {"state-store-user", "state_store_user", Text{&Config::state_store_user},
+     "NAME       Redis ACL user (default: AUTH with the password alone)"},
+    {"state-store-password-file", "state_store_password_file", Text{&Config::state_store_password_file},
+     "FILE       the state store's password, read at start"},
+    {"state-store-password-env", "state_store_password_env", Text{&Config::state_store_password_env},
+     "NAME       or the environment variable that holds it"},
+    {"state-store-prefix", "state_store_prefix", Text{&Config::state_store_prefix},
+     "TEXT       prefix of every key popgate keeps in the store (default popgate:)"},
+    {"state-store-connect-timeout", "state_store_connect_timeout",
+     Seconds{&Config::state_store_connect_timeout_ms, Zero::Refused},
+     "SECONDS    connecting and logging in to the state store (default 2)"},
+    {"state-store-timeout", "state_store_timeout", Seconds{&Config::state_store_timeout_ms, Zero::Refused},
+     "SECONDS    each state store command (default 1)"},
+    {"state-store-failure", "state_store_failure", Custom{set_state_store_failure},
+     "MODE       while the store is unreachable: open (default: each replica's own locks) or closed "
+     "(logins get [SYS/TEMP])"},
+    {"maildrop-lease", "maildrop_lease", Seconds{&Config::maildrop_lease_ms, Zero::Refused},
+     "SECONDS    a shared maildrop lock's lease, renewed every third of it (default 30)"},
     {"allow-plaintext-auth", "allow_plaintext_auth", Flag{&Config::allow_plaintext_auth},
      "           accept passwords on non-TLS connections from non-loopback clients"},
     {"log-level", "log_level", Custom{set_log_level}, "LEVEL      debug, info (default), warn or error"},
@@ -313,6 +349,24 @@ void check_auth_modes(const Config& config) {
     if (route.mode == AuthMode::LocalAccounts) {
       throw ConfigError("config: route '" + route.match + "': mode local-accounts needs --accounts FILE");
     }
+  }
+}
+
+// The store's settings agree with each other; the password itself is read at start (gateway/state/).
+void check_state_store(const Config& config) {
+  if (!config.state_store_password_file.empty() && !config.state_store_password_env.empty()) {
+    throw ConfigError("state-store: give one of state_store_password_file and state_store_password_env");
+  }
+  if (!config.state_store.shared()) return;
+  if (config.state_store.kind == StateStoreKind::Sentinel) {
+    throw ConfigError("state-store: redis-sentinel:// is not supported yet; give the master as redis://");
+  }
+  if (!config.state_store_user.empty() && config.state_store_password_file.empty() &&
+      config.state_store_password_env.empty()) {
+    throw ConfigError("state-store-user needs state_store_password_file or state_store_password_env");
+  }
+  if (!config.state_store_ca.empty() && !config.state_store.tls) {
+    throw ConfigError("state-store-ca needs a rediss:// store");
   }
 }
 
@@ -590,6 +644,7 @@ CommandLineOutcome parse_command_line(int argc, const char* const* argv,
     config.listen.push_back(io::HostPort{"127.0.0.1", 110});
   if (!routes.is_null()) config.routes = parse_routes(routes, config);
   check_auth_modes(config);
+  check_state_store(config);
   return CommandLineOutcome::Run;
 }
 

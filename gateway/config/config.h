@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "adapters/mailbox.h"
+#include "gateway/config/state_store_url.h"
 #include "gateway/io/socket_address.h"
 #include "gateway/log.h"
 #include "protocol/pop3/pop3_server.h"
@@ -115,7 +116,20 @@ struct Config {
   bool allow_core_dumps = false;                    // core files may hold passwords: off by default
   std::string upstream_ca;                          // CA bundle for the upstream; empty: the system's
   bool upstream_insecure = false;                   // skip upstream certificate verification (logged loudly)
-  bool maildrop_lock = true;                        // RFC 1939 §8 exclusive-access lock, per process
+  bool maildrop_lock = true;                        // RFC 1939 §8 exclusive-access lock
+  // The state replicas share (gateway/state/): the maildrop locks, for now. Local: none shared.
+  StateStoreUrl state_store;
+  std::string state_store_ca;             // CA bundle for rediss://; empty: the system's
+  std::string state_store_user;           // a Redis 6 ACL user; empty: requirepass's password alone
+  std::string state_store_password_file;  // read once at start
+  std::string state_store_password_env;   // or the name of an environment variable holding it
+  std::string state_store_prefix = "popgate:";  // of every key: deployments may share a Redis
+  uint64_t state_store_connect_timeout_ms = 2'000;
+  uint64_t state_store_timeout_ms = 1'000;  // each command; a stalled store costs a login this much
+  StateStoreFailure state_store_failure = StateStoreFailure::Open;
+  // A shared maildrop lock is a lease this long, renewed every third of it while the session lives:
+  // a replica killed outright frees its maildrops when the lease runs out.
+  uint64_t maildrop_lease_ms = 30'000;
   bool allow_plaintext_auth = false;  // USER/PASS and AUTH PLAIN on non-TLS, non-loopback connections
   pop3::Limits limits;
   log::Level log_level = log::Level::Info;

@@ -75,16 +75,27 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
   check("routes", same_routes(before.routes, after.routes));
   check("oauth2_clients", before.oauth2_clients_json == after.oauth2_clients_json);
   check("token_dir", before.token_dir == after.token_dir);
+  check("state_store", before.state_store.to_string() == after.state_store.to_string() &&
+                           before.state_store_ca == after.state_store_ca &&
+                           before.state_store_user == after.state_store_user &&
+                           before.state_store_password_file == after.state_store_password_file &&
+                           before.state_store_password_env == after.state_store_password_env &&
+                           before.state_store_prefix == after.state_store_prefix &&
+                           before.state_store_connect_timeout_ms == after.state_store_connect_timeout_ms &&
+                           before.state_store_timeout_ms == after.state_store_timeout_ms &&
+                           before.state_store_failure == after.state_store_failure);
+  check("maildrop_lease", before.maildrop_lease_ms == after.maildrop_lease_ms);
   return changed;
 }
 
 bool needs_restart(const std::string& setting) {
   // The admin endpoint and the upstream probe are set up once, in main.
   // The worker loops and their listeners are started once, too, and so is the OAuth2 token
-  // manager (its clients' cached tokens and refreshes in flight belong to the process).
+  // manager (its clients' cached tokens and refreshes in flight belong to the process), and the
+  // state store (every loop's connection, and the leases they hold).
   return setting == "listen" || setting == "listen_tls" || setting == "admin" || setting == "admin_enabled" ||
          setting == "readiness_probe_interval" || setting == "workers" || setting == "oauth2_clients" ||
-         setting == "token_dir";
+         setting == "token_dir" || setting == "state_store" || setting == "maildrop_lease";
 }
 
 ConfigReloader::ConfigReloader(io::Loop& loop, Pop3Service& service, TlsCertificates* certificates,

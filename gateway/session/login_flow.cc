@@ -188,15 +188,20 @@ void LoginFlow::on_opened(Result<Snapshot> result) {
     retire_mailbox();
     return refuse(result.error());
   }
-  Snapshot snapshot = std::move(result).value();
-  MaildropLockPtr lock;
-  if (config_.maildrop_lock) {
-    lock = context_.locks.try_acquire(snapshot.mailbox_key);
+  snapshot_ = std::move(result).value();
+  if (!config_.maildrop_lock) return on_locked(MaildropLockPtr());
+  set_action("locking the maildrop");
+  pending_lock_ = context_.locks.acquire(snapshot_.mailbox_key, [this](Result<MaildropLockPtr> lock) {
+    context_.loop.deferred_delete(std::move(pending_lock_));  // this runs inside its callback
     if (!lock) {
       retire_mailbox();
-      return refuse(make_error(ErrorKind::InUse, "another session holds the maildrop"));
+      return refuse(lock.error());
     }
-  }
+    on_locked(std::move(lock).value());
+  });
+}
+
+void LoginFlow::on_locked(MaildropLockPtr lock) {
   context_.auth_throttle.record_success(user_);
   context_.upstream_governor.record_success(identity_);
   context_.metrics.auth_succeeded(mechanism_);
@@ -205,9 +210,9 @@ void LoginFlow::on_opened(Result<Snapshot> result) {
       .field("user", user_)
       .field("upstream", mailbox_->kind())
       .field("upstream_reused", reused_upstream_)
-      .field("messages", static_cast<uint64_t>(snapshot.messages.size()));
+      .field("messages", static_cast<uint64_t>(snapshot_.messages.size()));
   finish(OpenedMailbox{std::move(mailbox_), upstream_metrics_, std::move(connection_), std::move(slot_),
-                       mailbox_source_, std::move(park_key_), std::move(lock), std::move(snapshot)});
+                       mailbox_source_, std::move(park_key_), std::move(lock), std::move(snapshot_)});
 }
 
 void LoginFlow::note_upstream_error(const Error& error) {

@@ -4,9 +4,9 @@
 // In order: the LoginThrottle's lock-out (a locked-out name or address is refused without asking
 // anyone), the LoginRouter (which upstream, as whom), the IdentityGovernor's say for that upstream
 // identity, a parked upstream session of the same user and credential (UpstreamPool) or a new
-// upstream login, and the maildrop lock. Whichever step ends the login ends it once, through
-// LoginHandler::on_login_done. Every log line and metric of a login is written here; the session
-// only answers the client.
+// upstream login, and the maildrop lock (MaildropLockTable: this process's, or shared by replicas). Whichever
+// step ends the login ends it once, through LoginHandler::on_login_done. Every log line and metric of a login
+// is written here; the session only answers the client.
 //
 // Destroying the LoginFlow cancels what is in flight (the route, the upstream login): nothing
 // runs afterwards, as PendingRoute and Mailbox promise for their own callbacks.
@@ -107,6 +107,8 @@ class LoginFlow {
   // Upstream session reuse (gateway/upstream/upstream_pool.h): a fresh snapshot on a parked session.
   void reopen_parked(Credentials&& credentials);
   void on_opened(Result<Snapshot> result);
+  // The maildrop is ours (or --no-maildrop-lock): the login succeeded.
+  void on_locked(MaildropLockPtr lock);
   // A throttling answer from the upstream: counted, and the identity backs off.
   void record_throttling(const Error& error);
   // A refused login (throttle, routing, governor, credentials, upstream, lock): metric, log line,
@@ -137,6 +139,8 @@ class LoginFlow {
   std::optional<Credentials> reuse_fallback_;  // while a parked session reopens
   bool reused_upstream_ = false;               // the login got a parked upstream session
   uint64_t open_began_ns_ = 0;                 // when the upstream login began (io::monotonic_ns)
+  Snapshot snapshot_;                          // of the opened mailbox, while its lock is taken
+  PendingMaildropLockPtr pending_lock_;
 };
 
 using LoginFlowPtr = std::unique_ptr<LoginFlow>;

@@ -8,7 +8,7 @@
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLocks& locks, const TlsCertificates* certificates, Metrics& metrics,
+                         MaildropLockTable& locks, const TlsCertificates* certificates, Metrics& metrics,
                          ServiceShared* shared)
     : loop_(loop),
       own_shared_(shared == nullptr ? std::make_unique<ServiceShared>() : nullptr),

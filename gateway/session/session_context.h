@@ -24,7 +24,8 @@ struct SessionContext {
   // Where each login goes and as whom: routing rules and local accounts, or every login to one
   // upstream (make_passthrough_router).
   LoginRouter& router;
-  MaildropLocks& locks;
+  // RFC 1939 §8's exclusive access: this process's table, or a lease shared by replicas.
+  MaildropLockTable& locks;
   const TlsCertificates* certificates;  // null without --tls-cert: no STLS, no implicit TLS
   // Called once when the session is over; the owner destroys it on a later tick.
   std::function<void(uint64_t session_id)> on_finished;

@@ -26,9 +26,10 @@ Result<WorkerPtr> Worker::start(unsigned index, std::shared_ptr<const Config> co
   auto router = make_login_router(*worker->loop_, *config, worker->oauth2_clients_);
   if (!router) return router.error();
   worker->router_ = std::move(router).value();
-  worker->service_ =
-      std::make_unique<Pop3Service>(*worker->loop_, config, worker->router_->default_mailboxes(),
-                                    *shared.locks, shared.certificates, *shared.metrics, shared.service);
+  worker->state_ = shared.state->for_loop(*worker->loop_);
+  worker->service_ = std::make_unique<Pop3Service>(
+      *worker->loop_, config, worker->router_->default_mailboxes(), worker->state_->maildrop_locks(),
+      shared.certificates, *shared.metrics, shared.service);
   worker->service_->reconfigure(config, worker->router_);
   {
     // Its "listening" lines name the worker.
@@ -55,6 +56,7 @@ void Worker::run() {
   // Teardown on this thread, in the order main.cc uses: sessions, factories, then the loop.
   service_.reset();
   router_.reset();
+  state_.reset();
   inbox_->close();
   loop_.reset();
 }

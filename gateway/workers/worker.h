@@ -18,13 +18,14 @@
 #include "gateway/io/loop_channel.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/session/pop3_service.h"
+#include "gateway/state/state_store.h"
 #include "protocol/common/result.h"
 
 namespace popgate {
 
 // What every worker shares with the main loop; all of it outlives the workers.
 struct WorkerShared {
-  MaildropLocks* locks = nullptr;
+  StateStore* state = nullptr;  // each worker's loop gets its own view of it
   ServiceShared* service = nullptr;
   const TlsCertificates* certificates = nullptr;
   Metrics* metrics = nullptr;
@@ -74,6 +75,7 @@ class Worker {
   std::unique_ptr<io::LoopChannel> inbox_;  // keeps the loop running until stop()
   OAuth2ClientResolver oauth2_clients_;     // shared_.oauth2_clients, answering on this loop
   std::shared_ptr<LoginRouter> router_;     // the first; the service holds the current one
+  LoopStateStorePtr state_;                 // this loop's connection to the state store
   std::unique_ptr<Pop3Service> service_;
   std::thread thread_;
 };

@@ -41,6 +41,13 @@ const std::map<std::string, std::string> kFamilies = {
     {"popgate_upstream_sessions_capped_total", "counter"},
     {"popgate_upstream_reuse_total", "counter"},
     {"popgate_upstream_parked_connections", "gauge"},
+    {"popgate_state_store_up", "gauge"},
+    {"popgate_state_store_command_duration_seconds", "histogram"},
+    {"popgate_state_store_errors_total", "counter"},
+    {"popgate_maildrop_lock_refusals_total", "counter"},
+    {"popgate_maildrop_lease_losses_total", "counter"},
+    {"popgate_maildrop_lease_retakes_total", "counter"},
+    {"popgate_maildrop_locks_local_only_total", "counter"},
 };
 
 TEST(MetricsTest, EveryFamilyIsExportedWithItsTypeAndASample) {

@@ -48,7 +48,8 @@ class ConfigReloaderTest : public ::testing::Test {
   popgate::testing::FakeUpstream upstream_;
   popgate::testing::FakeMailboxFactory factory_{loop_, upstream_};
   MaildropLocks locks_;
-  Pop3Service service_{loop_,   std::make_shared<const Config>(base_config()), factory_, locks_, nullptr,
+  LocalMaildropLockTable lock_table_{loop_, locks_};
+  Pop3Service service_{loop_,   std::make_shared<const Config>(base_config()), factory_, lock_table_, nullptr,
                        metrics_};
   Config next_ = base_config();  // what the next "parse" returns
   std::string parse_error_;      // or this, thrown as a ConfigError

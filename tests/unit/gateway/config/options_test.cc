@@ -186,6 +186,32 @@ const std::vector<ValueCase>& value_cases() {
        "expected passthrough or local-accounts, got 'open'"},
       {"readiness-probe-interval", "readiness_probe_interval", "2.5",
        [](const Config& c) { return c.readiness_probe_interval_ms == 2500; }, "0", "must be greater than 0"},
+      {"state-store", "state_store", "redis://10.0.0.7:6380/2",
+       [](const Config& c) { return c.state_store.to_string() == "redis://10.0.0.7:6380/2"; },
+       "memcached://x",
+       "expected local, redis://HOST[:PORT][/DB], rediss://... or redis-sentinel://HOST:PORT[,...]/MASTER, "
+       "got "
+       "'memcached://x'"},
+      {"state-store-ca", "state_store_ca", "/ca.pem",
+       [](const Config& c) { return c.state_store_ca == "/ca.pem"; }, nullptr, ""},
+      {"state-store-user", "state_store_user", "popgate",
+       [](const Config& c) { return c.state_store_user == "popgate"; }, nullptr, ""},
+      {"state-store-password-file", "state_store_password_file", "/run/secrets/redis",
+       [](const Config& c) { return c.state_store_password_file == "/run/secrets/redis"; }, nullptr, ""},
+      {"state-store-password-env", "state_store_password_env", "REDIS_PASSWORD",
+       [](const Config& c) { return c.state_store_password_env == "REDIS_PASSWORD"; }, nullptr, ""},
+      {"state-store-prefix", "state_store_prefix",
+       "pg-eu:", [](const Config& c) { return c.state_store_prefix == "pg-eu:"; }, nullptr, ""},
+      {"state-store-connect-timeout", "state_store_connect_timeout", "0.5",
+       [](const Config& c) { return c.state_store_connect_timeout_ms == 500; }, "0",
+       "must be greater than 0"},
+      {"state-store-timeout", "state_store_timeout", "0.25",
+       [](const Config& c) { return c.state_store_timeout_ms == 250; }, "0", "must be greater than 0"},
+      {"state-store-failure", "state_store_failure", "closed",
+       [](const Config& c) { return c.state_store_failure == StateStoreFailure::Closed; }, "ajar",
+       "expected open or closed, got 'ajar'"},
+      {"maildrop-lease", "maildrop_lease", "12",
+       [](const Config& c) { return c.maildrop_lease_ms == 12'000; }, "0", "must be greater than 0"},
   };
   return cases;
 }

@@ -178,13 +178,14 @@ class LoginFlowTest : public ::testing::Test {
   ParkingFactory factory_{fakes_, scripted_live_};
   LoginRouterPtr router_ = make_passthrough_router(loop_, factory_);
   MaildropLocks locks_;
+  LocalMaildropLockTable lock_table_{loop_, locks_};
   AuthThrottle throttle_;
   UpstreamGovernor governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   SessionContext context_{.loop = loop_,
                           .config = config_,
                           .router = *router_,
-                          .locks = locks_,
+                          .locks = lock_table_,
                           .certificates = nullptr,
                           .metrics = metrics_,
                           .auth_throttle = throttle_,
@@ -214,7 +215,8 @@ TEST_F(LoginFlowTest, ALoginHandsOverItsMailboxSnapshotLockAndSlot) {
   EXPECT_EQ(gauge("popgate_upstream_connections_active{adapter=\"fake\"}"), 1.0);
   EXPECT_EQ(governor_.open_sessions(alice_), 1u);
   EXPECT_EQ(auth_attempts("plain", "ok"), 1.0);
-  EXPECT_EQ(handler_.actions, (std::vector<std::string>{"routing the login", "logging in upstream"}));
+  EXPECT_EQ(handler_.actions,
+            (std::vector<std::string>{"routing the login", "logging in upstream", "locking the maildrop"}));
   // What counts the mailbox goes with it.
   handler_.last.reset();
   EXPECT_EQ(gauge("popgate_upstream_connections_active{adapter=\"fake\"}"), 0.0);
@@ -329,8 +331,9 @@ TEST_F(LoginFlowTest, AParkedSessionIsReopenedInsteadOfANewLogin) {
   EXPECT_EQ(opened()->park_key, "park/alice");
   ASSERT_EQ(opened()->snapshot.messages.size(), 1u);
   EXPECT_EQ(opened()->snapshot.messages[0].uidl, "UIDL-P");
-  EXPECT_EQ(handler_.actions, (std::vector<std::string>{"routing the login", "logging in upstream",
-                                                        "reopening a parked upstream session"}));
+  EXPECT_EQ(handler_.actions,
+            (std::vector<std::string>{"routing the login", "logging in upstream",
+                                      "reopening a parked upstream session", "locking the maildrop"}));
 }
 
 TEST_F(LoginFlowTest, AParkedSessionThatDiedIsReplacedByAFreshLogin) {
@@ -341,9 +344,9 @@ TEST_F(LoginFlowTest, AParkedSessionThatDiedIsReplacedByAFreshLogin) {
   ASSERT_NE(opened(), nullptr);
   EXPECT_EQ(factory_.created, 1);
   EXPECT_EQ(opened()->snapshot.messages[0].uidl, "UIDL-A");
-  EXPECT_EQ(handler_.actions,
-            (std::vector<std::string>{"routing the login", "logging in upstream",
-                                      "reopening a parked upstream session", "logging in upstream"}));
+  EXPECT_EQ(handler_.actions, (std::vector<std::string>{"routing the login", "logging in upstream",
+                                                        "reopening a parked upstream session",
+                                                        "logging in upstream", "locking the maildrop"}));
   EXPECT_TRUE(run_loop_until(loop_, [&] { return scripted_live_ == 0; }));
   EXPECT_EQ(gauge("popgate_upstream_connections_active{adapter=\"fake\"}"), 1.0) << "carried over";
 }
@@ -465,7 +468,7 @@ TEST_F(LoginFlowTest, NoOpLimitsNeitherThrottleNorGovern) {
   SessionContext unlimited{.loop = loop_,
                            .config = config_,
                            .router = *router_,
-                           .locks = locks_,
+                           .locks = lock_table_,
                            .certificates = nullptr,
                            .metrics = metrics_,
                            .auth_throttle = no_throttle,

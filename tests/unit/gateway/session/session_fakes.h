@@ -352,6 +352,7 @@ class SessionHarness : public ::testing::Test {
   NoIdentityGovernor no_governor_;
   std::shared_ptr<Config> config_ = std::make_shared<Config>();
   io::Loop loop_;
+  LocalMaildropLockTable lock_table_{loop_, locks_};
 
  private:
   // Built at the first connect(), once the fixture has set up its factory and collaborators.
@@ -362,7 +363,7 @@ class SessionHarness : public ::testing::Test {
           .loop = loop_,
           .config = config_,
           .router = *router_,
-          .locks = locks_,
+          .locks = lock_table_,
           .certificates = nullptr,  // no STLS, no implicit TLS
           .on_finished = [this](uint64_t id) { loop_.defer([this, id] { sessions_.erase(id); }); },
           .metrics = metrics_,

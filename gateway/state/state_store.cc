@@ -1,0 +1,149 @@
+// StateStore: the local store, or Redis connections per loop and the process's view of their health.
+#include "gateway/state/state_store.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "gateway/identity/static_secret.h"
+#include "gateway/io/redis_connection.h"
+#include "gateway/log.h"
+#include "gateway/state/redis_maildrop_locks.h"
+
+namespace popgate {
+
+namespace {
+
+class LocalLoopStore final : public LoopStateStore {
+ public:
+  LocalLoopStore(io::Loop& loop, MaildropLocks& locks) : locks_(loop, locks) {}
+  MaildropLockTable& maildrop_locks() override { return locks_; }
+
+ private:
+  LocalMaildropLockTable locks_;
+};
+
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return "popgate";
+  return name;
+}
+
+}  // namespace
+
+class StateStore::RedisLoopStore final : public LoopStateStore {
+ public:
+  RedisLoopStore(io::Loop& loop, StateStore& owner, io::RedisEndpoint endpoint, io::RedisOptions options)
+      : owner_(owner),
+        connection_(loop, std::move(endpoint), owner.tls_context_, options),
+        locks_(loop, connection_, owner.process_locks_, owner.metrics_.state_store(),
+               MaildropLeaseSettings{
+                   owner.settings_.state_store_prefix + "maildrop:", owner.settings_.maildrop_lease_ms,
+                   owner.settings_.state_store_failure, owner.owner_prefix_}) {
+    connection_.set_state_listener([this](bool up, const std::string& reason) {
+      if (up == up_) return;
+      up_ = up;
+      owner_.connection_changed(up, reason);
+    });
+  }
+  ~RedisLoopStore() override {
+    if (!up_) owner_.connection_gone();  // a connection that is gone is not down
+  }
+  MaildropLockTable& maildrop_locks() override { return locks_; }
+
+ private:
+  StateStore& owner_;
+  bool up_ = true;  // counted as up until it fails: the first failure is the first line
+  io::RedisConnection connection_;
+  RedisMaildropLockTable locks_;
+};
+
+Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Metrics& metrics) {
+  SecretString password;
+  if (!config.state_store.shared()) {
+    // Nothing to log in to.
+  } else if (!config.state_store_password_file.empty()) {
+    auto read = read_secret_file(config.state_store_password_file);
+    if (!read) return make_error(ErrorKind::Permanent, "state-store-password-file: " + read.error().detail);
+    password = std::move(read).value();
+  } else if (!config.state_store_password_env.empty()) {
+    const char* value = std::getenv(config.state_store_password_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      return make_error(ErrorKind::Permanent, "state-store-password-env: environment variable " +
+                                                  config.state_store_password_env + " is not set");
+    }
+    password = SecretString(value);
+  }
+  std::shared_ptr<io::TlsClientContext> tls_context;
+  if (config.state_store.tls) {
+    auto context = io::TlsClientContext::create({config.state_store_ca, true});
+    if (!context) return make_error(ErrorKind::Permanent, "state-store-ca: " + context.error().detail);
+    tls_context = std::move(context).value();
+  }
+  return std::unique_ptr<StateStore>(
+      new StateStore(config, metrics, std::move(password), std::move(tls_context)));
+}
+
+StateStore::StateStore(const Config& config, Metrics& metrics, SecretString password,
+                       std::shared_ptr<io::TlsClientContext> tls_context)
+    : settings_(config),
+      url_(config.state_store),
+      metrics_(metrics),
+      password_(std::move(password)),
+      tls_context_(std::move(tls_context)),
+      owner_prefix_(host_name() + ":") {
+  metrics_.state_store().set_up(true);
+}
+
+StateStore::~StateStore() = default;
+
+LoopStateStorePtr StateStore::for_loop(io::Loop& loop) {
+  if (!url_.shared()) return std::make_unique<LocalLoopStore>(loop, process_locks_);
+  io::RedisEndpoint endpoint;
+  endpoint.host = url_.servers.front().host;
+  endpoint.port = url_.servers.front().port;
+  endpoint.tls = url_.tls;
+  endpoint.database = url_.database;
+  endpoint.user = settings_.state_store_user;
+  endpoint.password = password_;
+  io::RedisOptions options;
+  options.connect_timeout_ms = settings_.state_store_connect_timeout_ms;
+  options.command_timeout_ms = settings_.state_store_timeout_ms;
+  return std::make_unique<RedisLoopStore>(loop, *this, std::move(endpoint), options);
+}
+
+void StateStore::connection_changed(bool up, const std::string& reason) {
+  if (!up) {
+    {
+      std::lock_guard<std::mutex> guard(reason_mutex_);
+      down_reason_ = reason;
+    }
+    if (down_connections_.fetch_add(1) == 0) {
+      metrics_.state_store().set_up(false);
+      log::Line(log::Level::Error, "state_store_down")
+          .field("store", url_.to_string())
+          .field("reason", reason)
+          .field("failure_mode", settings_.state_store_failure == StateStoreFailure::Open
+                                     ? "open: each replica locks on its own"
+                                     : "closed: logins get [SYS/TEMP]");
+    }
+    return;
+  }
+  if (down_connections_.fetch_sub(1) == 1) {
+    metrics_.state_store().set_up(true);
+    log::Line(log::Level::Info, "state_store_up").field("store", url_.to_string());
+  }
+}
+
+void StateStore::connection_gone() {
+  if (down_connections_.fetch_sub(1) == 1) metrics_.state_store().set_up(true);
+}
+
+std::string StateStore::status() const {
+  if (!url_.shared()) return "local";
+  if (!down()) return url_.to_string() + " up";
+  std::lock_guard<std::mutex> guard(reason_mutex_);
+  return url_.to_string() + " down: " + down_reason_;
+}
+
+}  // namespace popgate
