@@ -30,6 +30,7 @@ declare -A gate_runs=(
   [fuzz_jmap_protocol]=90000
   [fuzz_config]=350000
   [fuzz_token_endpoint]=550000
+  [fuzz_redis_reply_reader]=150000
 )
 
 targets=("$@")

@@ -5,7 +5,7 @@
 # functions only.
 
 fuzz_all_targets=(fuzz_pop3_server fuzz_imap_response_parser fuzz_dot_stuffer fuzz_http_response_parser
-                  fuzz_jmap_protocol fuzz_config fuzz_token_endpoint)
+                  fuzz_jmap_protocol fuzz_config fuzz_token_endpoint fuzz_redis_reply_reader)
 fuzz_build_dir=${FUZZ_BUILD_DIR:-build-fuzz}
 fuzz_jobs=${FUZZ_JOBS:-2}
 

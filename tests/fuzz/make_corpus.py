@@ -195,3 +195,21 @@ token("device_rfc8628_complete", 200, {"device_code": "GmRhmhcxhwAzkoEqiMEg_DnyE
                                        "verification_uri_complete": "https://example.com/device?user_code=WDJB-MJHT",
                                        "expires_in": "1800", "interval": "5"})
 token("device_refused", 400, {"error": "invalid_scope", "error_description": "AADSTS70011: scope"})
+
+
+# ---- fuzz_redis_reply_reader: the first octet picks the cut, the rest is what a server sends ----
+def redis(name, stream, cut=5):
+    write("fuzz_redis_reply_reader", name, bytes([cut]) + stream)
+
+
+redis("login_then_replies", b"+OK\r\n+OK\r\n+PONG\r\n:1\r\n$-1\r\n")
+redis("lease_set_and_scripts", b"+OK\r\n$-1\r\n-NOSCRIPT No matching script. Please use EVAL.\r\n:2\r\n:0\r\n")
+redis("bulk_binary", b"$5\r\nab\0\r\n\r\n$0\r\n\r\n")
+redis("nested_arrays", b"*3\r\n:1\r\n*2\r\n$1\r\nx\r\n*-1\r\n+done\r\n*0\r\n")
+redis("sentinel_master_addr", b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n")
+redis("errors", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n"
+      b"-LOADING Redis is loading the dataset in memory\r\n-READONLY You can't write against a read only replica.\r\n")
+redis("huge_announced_length", b"$9223372036854775806\r\nab\r\n")
+redis("array_over_limit", b"*100\r\n" + b":1\r\n" * 100)
+redis("bulk_near_limit", b"$4090\r\n" + b"x" * 4090 + b"\r\n", cut=200)
+redis("not_resp", b"HTTP/1.1 400 Bad Request\r\n\r\n")

@@ -50,7 +50,8 @@ class RedisConnectionTest : public ::testing::Test {
 
   Answer run(RedisConnection& connection, std::vector<std::string> args) {
     Answer answer;
-    connection.command(std::move(args), [&answer](Result<RedisReply> result) { answer.result = std::move(result); });
+    connection.command(std::move(args),
+                       [&answer](Result<RedisReply> result) { answer.result = std::move(result); });
     EXPECT_TRUE(run_until(loop_, [&] { return answer.done(); }));
     return answer;
   }
@@ -67,9 +68,8 @@ TEST_F(RedisConnectionTest, LogsInAndAnswersPipelinedCommandsInOrder) {
   std::vector<Answer> answers(kCommands);
   // Sent before the connection is up: they wait for the login, then go out together.
   for (int i = 0; i < kCommands; ++i) {
-    connection->command({"INCR", "counter"}, [&answers, i](Result<RedisReply> result) {
-      answers[i].result = std::move(result);
-    });
+    connection->command({"INCR", "counter"},
+                        [&answers, i](Result<RedisReply> result) { answers[i].result = std::move(result); });
   }
   ASSERT_TRUE(run_until(loop_, [&] { return answers.back().done(); }));
   for (int i = 0; i < kCommands; ++i) {
@@ -112,7 +112,8 @@ TEST_F(RedisConnectionTest, AWrongPasswordIsOneClearReasonAndCommandsFailFast) {
   EXPECT_FALSE(answer.ok());
   EXPECT_NE(answer.error().find("WRONGPASS"), std::string::npos) << answer.error();
   ASSERT_FALSE(transitions_.empty());
-  EXPECT_NE(transitions_[0].find("the store refused the login: WRONGPASS"), std::string::npos) << transitions_[0];
+  EXPECT_NE(transitions_[0].find("the store refused the login: WRONGPASS"), std::string::npos)
+      << transitions_[0];
   // It keeps trying (with a growing wait) but tells its listener once.
   run_for(loop_, 500);
   EXPECT_EQ(transitions_.size(), 1u);
@@ -154,8 +155,9 @@ TEST_F(RedisConnectionTest, ANewConnectionAfterTheServerRestartedAndScriptsFallB
 TEST_F(RedisConnectionTest, AKilledServerFailsCommandsFastUntilItIsBack) {
   RedisServer server({.password = kPassword});
   server.start();
-  auto connection = connect(server, kPassword, "",
-                            io::RedisOptions{.reconnect_backoff_min_ms = 50, .reconnect_backoff_max_ms = 200});
+  auto connection =
+      connect(server, kPassword, "",
+              io::RedisOptions{.reconnect_backoff_min_ms = 50, .reconnect_backoff_max_ms = 200});
   ASSERT_TRUE(run(*connection, {"PING"}).ok());
   server.kill();
   // The broken link is noticed, reconnecting fails: down, and commands answer at once.
@@ -174,8 +176,8 @@ TEST_F(RedisConnectionTest, AKilledServerFailsCommandsFastUntilItIsBack) {
 TEST_F(RedisConnectionTest, AStalledServerCostsACommandItsTimeout) {
   RedisServer server({.password = kPassword});
   server.start();
-  auto connection = connect(server, kPassword, "",
-                            io::RedisOptions{.connect_timeout_ms = 300, .command_timeout_ms = 300});
+  auto connection =
+      connect(server, kPassword, "", io::RedisOptions{.connect_timeout_ms = 300, .command_timeout_ms = 300});
   ASSERT_TRUE(run(*connection, {"PING"}).ok());
   server.pause();
   const uint64_t before = loop_.now_ms();
@@ -201,7 +203,8 @@ class RedisTlsTest : public RedisConnectionTest {
     endpoint.port = server.port();
     endpoint.tls = true;
     endpoint.password = SecretString(kPassword);
-    auto connection = std::make_unique<RedisConnection>(loop_, std::move(endpoint), std::move(context).value());
+    auto connection =
+        std::make_unique<RedisConnection>(loop_, std::move(endpoint), std::move(context).value());
     connection->set_state_listener([this](bool up, const std::string& reason) {
       transitions_.push_back(up ? "up" : "down: " + reason);
     });

@@ -385,6 +385,48 @@ TEST_F(LoginFlowTest, DestroyingTheFlowCancelsTheLoginAtEveryStep) {
   EXPECT_EQ(locks_.held(), 0u);
 }
 
+// A lock table whose answer never comes (a shared store taking its time): the flow must give up
+// the pending lock when it goes.
+class PendingLockTable final : public MaildropLockTable {
+ public:
+  struct Pending final : PendingMaildropLock {
+    explicit Pending(int& cancelled) : cancelled_(cancelled) {}
+    ~Pending() override { ++cancelled_; }
+    int& cancelled_;
+  };
+  PendingMaildropLockPtr acquire(const std::string& key, Done) override {
+    keys.push_back(key);
+    return std::make_unique<Pending>(cancelled);
+  }
+  std::vector<std::string> keys;
+  int cancelled = 0;
+};
+
+TEST_F(LoginFlowTest, DestroyingTheFlowWhileTheLockIsTakenGivesUpTheLockAndTheMailbox) {
+  PendingLockTable pending_locks;
+  SessionContext waiting{.loop = loop_,
+                         .config = config_,
+                         .router = *router_,
+                         .locks = pending_locks,
+                         .certificates = nullptr,
+                         .metrics = metrics_,
+                         .auth_throttle = throttle_,
+                         .upstream_governor = governor_};
+  flow_ = std::make_unique<LoginFlow>(waiting, *config_, handler_, 7);
+  flow_->start(
+      LoginRequest{AuthMechanism::User, Credentials{"USER", "alice", SecretString("secret")}, "192.0.2.7"});
+  ASSERT_TRUE(run_loop_until(loop_, [&] { return !pending_locks.keys.empty(); }));
+  EXPECT_EQ(pending_locks.keys, std::vector<std::string>{"fake/alice"});
+  EXPECT_EQ(handler_.actions.back(), "locking the maildrop");
+  EXPECT_EQ(gauge("popgate_upstream_connections_active{adapter=\"fake\"}"), 1.0);
+  flow_.reset();
+  EXPECT_EQ(pending_locks.cancelled, 1);
+  EXPECT_TRUE(run_loop_until(loop_, [&] { return upstream_.live_mailboxes == 0; }));
+  EXPECT_EQ(gauge("popgate_upstream_connections_active{adapter=\"fake\"}"), 0.0);
+  EXPECT_EQ(governor_.open_sessions(alice_), 0u);
+  EXPECT_EQ(handler_.outcomes, 0);
+}
+
 TEST_F(LoginFlowTest, TheHandlerMayDestroyTheFlowInsideTheOutcome) {
   handler_.then = [&] { flow_.reset(); };
   start("alice", "wrong");  // refused from the mailbox's callback
