@@ -13,6 +13,9 @@ packages=(
   libgtest-dev googletest node-llhttp
   dovecot-core dovecot-imapd dovecot-pop3d
   cyrus-common cyrus-caldav sasl2-bin
+  # shared-state tests: their own redis-server and redis-sentinel on loopback; libhiredis-dev for
+  # its sans-I/O RESP reply reader (hiredis/read.h), not its networking.
+  redis-server redis-sentinel libhiredis-dev
   curl fetchmail python3 openssl ca-certificates procps iproute2
   # deploy/ checks: a real Prometheus server scrapes popgate; promtool checks the alert rules;
   # node runs kubernetes-models (npm, tests/deploy/package.json) on the Kubernetes manifests.
@@ -31,8 +34,9 @@ sudo=""
 
 # install_packages PACKAGE...: apt-get install, without starting the services they bring.
 install_packages() {
-  # Installing dovecot, cyrus and the MTA that cyrus-common pulls in (exim4) must not start system
-  # services on 25/110/143: popgate's tests and demo run their own instances on loopback high ports.
+  # Installing dovecot, cyrus, the MTA that cyrus-common pulls in (exim4) and redis must not start
+  # system services on 25/110/143/6379/26379: popgate's tests and demo run their own instances on
+  # loopback high ports. The redis packages start theirs through invoke-rc.d too, so this stops them.
   local policy=/usr/sbin/policy-rc.d
   created_policy=0
   if [ ! -e "$policy" ]; then
