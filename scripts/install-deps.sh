@@ -8,14 +8,13 @@ packages=(
   libuv1-dev android-libboringssl-dev nlohmann-json3-dev prometheus-cpp-dev
   # libxcrypt: crypt_rn for local account password hashes (libcrypt1 itself is in every image)
   libcrypt-dev
-  # hiredis: only its sans-I/O RESP reply reader, for the Redis state store
+  # hiredis: only its sans-I/O RESP reply reader (hiredis/read.h), for the Redis state store
   libhiredis-dev
   libgtest-dev googletest node-llhttp
   dovecot-core dovecot-imapd dovecot-pop3d
   cyrus-common cyrus-caldav sasl2-bin
-  # shared-state tests: their own redis-server and redis-sentinel on loopback; libhiredis-dev for
-  # its sans-I/O RESP reply reader (hiredis/read.h), not its networking.
-  redis-server redis-sentinel libhiredis-dev
+  # shared-state tests: their own redis-server and redis-sentinel on loopback
+  redis-server redis-sentinel
   curl fetchmail python3 openssl ca-certificates procps iproute2
   # deploy/ checks: a real Prometheus server scrapes popgate; promtool checks the alert rules;
   # node runs kubernetes-models (npm, tests/deploy/package.json) on the Kubernetes manifests.
