@@ -11,10 +11,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "protocol/common/result.h"
 
 namespace popgate {
 
@@ -53,6 +57,31 @@ class NoLoginThrottle final : public LoginThrottle {
     return settings.base_delay_ms;
   }
   void record_success(std::string_view) override {}
+};
+
+// The failures other replicas counted (gateway/state/redis_login_failures.h): with a shared store
+// a name or an address is locked out on every replica once the failures on all of them reach the
+// thresholds. The replica's own LoginThrottle still decides the delay before each answer.
+class SharedLoginFailures {
+ public:
+  // A check in flight; destroying it cancels: the callback never runs.
+  class PendingCheck {
+   public:
+    virtual ~PendingCheck() = default;
+  };
+  using PendingCheckPtr = std::unique_ptr<PendingCheck>;
+  // Locked out or not; an Error (Temporary) when the store cannot say and must not be guessed
+  // (--state-store-failure closed).
+  using Checked = std::function<void(Result<bool>)>;
+
+  virtual ~SharedLoginFailures() = default;
+  // `done` runs once, later, never inside the call.
+  virtual PendingCheckPtr check(const std::string& address, std::string_view user,
+                                const AuthThrottleSettings& settings, Checked done) = 0;
+  // Counted in the background: a store that is slow or gone does not hold the answer back.
+  virtual void record_failure(const std::string& address, std::string_view user,
+                              const AuthThrottleSettings& settings) = 0;
+  virtual void record_success(std::string_view user) = 0;
 };
 
 class AuthThrottle final : public LoginThrottle {

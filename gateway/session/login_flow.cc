@@ -84,14 +84,35 @@ void LoginFlow::start(LoginRequest&& request) {
   address_ = std::move(request.address);
   if (context_.auth_throttle.locked_out(address_, user_, context_.loop.now_ms(),
                                         throttle_settings(config_))) {
-    // The upstream is not asked: a locked-out name or address learns nothing more, right or wrong.
-    context_.metrics.auth_failed(mechanism_, ErrorKind::LoginDelay);
-    log::Line(log::Level::Info, "login_throttled").field("session", session_id_).field("user", user_);
-    return finish(LoginRefusal{ErrorKind::LoginDelay, config_.auth_failure_delay_ms});
+    return refuse_locked_out();
   }
+  SharedLoginFailures* shared = context_.shared_login_failures;
+  if (shared == nullptr) return route(std::move(request.credentials));
+  // What the other replicas counted: a guesser spreading attempts over them is locked out as
+  // soon as their sum reaches the threshold.
+  set_action("checking failed logins");
+  checking_credentials_ = std::move(request.credentials);
+  pending_check_ = shared->check(address_, user_, throttle_settings(config_), [this](Result<bool> locked) {
+    context_.loop.deferred_delete(std::move(pending_check_));  // this runs inside its callback
+    Credentials credentials = std::move(*checking_credentials_);
+    checking_credentials_.reset();
+    if (!locked) return refuse(locked.error());
+    if (locked.value()) return refuse_locked_out();
+    route(std::move(credentials));
+  });
+}
+
+void LoginFlow::refuse_locked_out() {
+  // The upstream is not asked: a locked-out name or address learns nothing more, right or wrong.
+  context_.metrics.auth_failed(mechanism_, ErrorKind::LoginDelay);
+  log::Line(log::Level::Info, "login_throttled").field("session", session_id_).field("user", user_);
+  finish(LoginRefusal{ErrorKind::LoginDelay, config_.auth_failure_delay_ms});
+}
+
+void LoginFlow::route(Credentials&& credentials) {
   set_action("routing the login");
   pending_route_ = context_.router.resolve(
-      std::move(request.credentials), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
+      std::move(credentials), [this](Result<RoutedLogin> routed) { on_routed(std::move(routed)); });
 }
 
 void LoginFlow::on_routed(Result<RoutedLogin> routed) {
@@ -203,6 +224,7 @@ void LoginFlow::on_opened(Result<Snapshot> result) {
 
 void LoginFlow::on_locked(MaildropLockPtr lock) {
   context_.auth_throttle.record_success(user_);
+  if (context_.shared_login_failures) context_.shared_login_failures->record_success(user_);
   context_.upstream_governor.record_success(identity_);
   context_.metrics.auth_succeeded(mechanism_);
   log::Line(log::Level::Info, "login")
@@ -248,6 +270,9 @@ void LoginFlow::refuse(const Error& error) {
     // (popgate cannot tell an unknown user from a wrong password, and does not try).
     refusal.delay_ms = context_.auth_throttle.record_failure(address_, user_, context_.loop.now_ms(),
                                                              throttle_settings(config_));
+    if (context_.shared_login_failures) {
+      context_.shared_login_failures->record_failure(address_, user_, throttle_settings(config_));
+    }
   }
   finish(std::move(refusal));
 }

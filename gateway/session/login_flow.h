@@ -1,12 +1,13 @@
 // LoginFlow: one POP3 login, from the client's credentials to an open upstream mailbox or a
 // refusal, and the policy on the way.
 //
-// In order: the LoginThrottle's lock-out (a locked-out name or address is refused without asking
-// anyone), the LoginRouter (which upstream, as whom), the IdentityGovernor's say for that upstream
-// identity, a parked upstream session of the same user and credential (UpstreamPool) or a new
-// upstream login, and the maildrop lock (MaildropLockTable: this process's, or shared by replicas). Whichever
-// step ends the login ends it once, through LoginHandler::on_login_done. Every log line and metric of a login
-// is written here; the session only answers the client.
+// In order: the LoginThrottle's lock-out, this replica's and the other replicas' (a locked-out
+// name or address is refused without asking anyone), the LoginRouter (which upstream, as whom), the
+// IdentityGovernor's say for that upstream identity, a parked upstream session of the same user and
+// credential (UpstreamPool) or a new upstream login, and the maildrop lock (MaildropLockTable: this
+// process's, or shared by replicas). Whichever step ends the login ends it once, through
+// LoginHandler::on_login_done. Every log line and metric of a login is written here; the session only answers
+// the client.
 //
 // Destroying the LoginFlow cancels what is in flight (the route, the upstream login): nothing
 // runs afterwards, as PendingRoute and Mailbox promise for their own callbacks.
@@ -100,6 +101,9 @@ class LoginFlow {
   void note_upstream_error(const Error& error);
 
  private:
+  // A locked-out name or address: [LOGIN-DELAY] after the base delay, without asking anyone.
+  void refuse_locked_out();
+  void route(Credentials&& credentials);
   void on_routed(Result<RoutedLogin> routed);
   void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials);
   // The IdentityGovernor's say before a login goes upstream: the refusal, if it refuses.
@@ -128,6 +132,9 @@ class LoginFlow {
   std::string user_;      // as the client gave it: for the log and the throttle
   std::string address_;   // LoginRequest::address
   std::string identity_;  // UpstreamGovernor::identity_key of the upstream account
+  // What the other replicas counted, while it is asked (a shared state store).
+  SharedLoginFailures::PendingCheckPtr pending_check_;
+  std::optional<Credentials> checking_credentials_;
   PendingRoutePtr pending_route_;
   // The upstream login in progress; handed over with the outcome.
   MailboxPtr mailbox_;

@@ -36,6 +36,8 @@ struct SessionContext {
   LoginThrottle& auth_throttle;
   // Per-identity upstream backoff and session cap (UpstreamGovernor), or NoIdentityGovernor.
   IdentityGovernor& upstream_governor;
+  // What other replicas counted of failed logins (a shared state store); null: this process only.
+  SharedLoginFailures* shared_login_failures = nullptr;
 };
 
 }  // namespace popgate

@@ -8,6 +8,7 @@
 #include "gateway/identity/static_secret.h"
 #include "gateway/io/redis_connection.h"
 #include "gateway/log.h"
+#include "gateway/state/redis_login_failures.h"
 #include "gateway/state/redis_maildrop_locks.h"
 
 namespace popgate {
@@ -39,7 +40,9 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
         locks_(loop, connection_, owner.process_locks_, owner.metrics_.state_store(),
                MaildropLeaseSettings{
                    owner.settings_.state_store_prefix + "maildrop:", owner.settings_.maildrop_lease_ms,
-                   owner.settings_.state_store_failure, owner.owner_prefix_}) {
+                   owner.settings_.state_store_failure, owner.owner_prefix_}),
+        login_failures_(connection_, owner.metrics_.state_store(),
+                        owner.settings_.state_store_prefix + "auth:", owner.settings_.state_store_failure) {
     connection_.set_state_listener([this](bool up, const std::string& reason) {
       if (up == up_) return;
       up_ = up;
@@ -50,12 +53,14 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
     if (!up_) owner_.connection_gone();  // a connection that is gone is not down
   }
   MaildropLockTable& maildrop_locks() override { return locks_; }
+  SharedLoginFailures* login_failures() override { return &login_failures_; }
 
  private:
   StateStore& owner_;
   bool up_ = true;  // counted as up until it fails: the first failure is the first line
   io::RedisConnection connection_;
   RedisMaildropLockTable locks_;
+  RedisLoginFailures login_failures_;
 };
 
 Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Metrics& metrics) {

@@ -1,6 +1,6 @@
 // StateStore: where the limits keep what replicas must share. With the local store (the default)
 // that is this process alone, as a single popgate needs; with Redis (--state-store redis://...)
-// every replica sees the same maildrop locks.
+// every replica sees the same maildrop locks and failed-login counts.
 //
 // The process owns one StateStore; each event loop asks it for a LoopStateStore, which holds that
 // loop's connection to the store and the tables built on it. The StateStore keeps count of which
@@ -17,6 +17,7 @@
 #include "gateway/config/config.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/tls_context.h"
+#include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
@@ -28,6 +29,8 @@ class LoopStateStore {
  public:
   virtual ~LoopStateStore() = default;
   virtual MaildropLockTable& maildrop_locks() = 0;
+  // What other replicas counted of failed logins; null with the local store.
+  virtual SharedLoginFailures* login_failures() { return nullptr; }
 };
 using LoopStateStorePtr = std::unique_ptr<LoopStateStore>;
 

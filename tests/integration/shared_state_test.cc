@@ -118,6 +118,33 @@ TEST_F(SharedState, AMaildropHeldOnOneReplicaIsInUseOnTheOtherUntilQuit) {
   EXPECT_EQ(store_keys(), "") << "every lease given back";
 }
 
+TEST_F(SharedState, FailuresCountedOnOneReplicaLockTheNameOutOnTheOther) {
+  start_replicas({"--auth-throttle-max-failures", "3", "--auth-throttle-max-failures-per-ip", "0"});
+  auto wrong = [](uint16_t port) {
+    Pop3Client client(port);
+    return client.login(kUser, "wrong password");
+  };
+  EXPECT_EQ(wrong(popgate_->port()).substr(0, 11), "-ERR [AUTH]");
+  EXPECT_EQ(wrong(replica_b_->port()).substr(0, 11), "-ERR [AUTH]");
+  // Two on B would not lock the name out; A's failure makes three.
+  EXPECT_EQ(login_reply(replica_b_->port()).substr(0, 3), "+OK") << "two failures: still under the threshold";
+  // ... but a success forgets the name's failures: start again, spread over both replicas.
+  EXPECT_EQ(wrong(popgate_->port()).substr(0, 11), "-ERR [AUTH]");
+  EXPECT_EQ(wrong(replica_b_->port()).substr(0, 11), "-ERR [AUTH]");
+  EXPECT_EQ(wrong(popgate_->port()).substr(0, 11), "-ERR [AUTH]");
+  // The counting goes in the background: the third failure reaches the store a moment after its answer.
+  std::string reply;
+  for (int i = 0; i < 50; ++i) {
+    reply = login_reply(replica_b_->port());
+    if (reply.starts_with("-ERR [LOGIN-DELAY]")) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(reply.substr(0, 18), "-ERR [LOGIN-DELAY]")
+      << "B counted one, A two: the right password is refused too";
+  EXPECT_EQ(login_reply(popgate_->port()).substr(0, 18), "-ERR [LOGIN-DELAY]");
+  EXPECT_EQ(imap_uids().size(), 3u);
+}
+
 TEST_F(SharedState, AReplicaKilledOutrightFreesItsMaildropsWhenTheLeaseRunsOut) {
   start_replicas({"--maildrop-lease", "2"});
   auto holder = popgate_login();

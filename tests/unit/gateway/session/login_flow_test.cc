@@ -427,6 +427,90 @@ TEST_F(LoginFlowTest, DestroyingTheFlowWhileTheLockIsTakenGivesUpTheLockAndTheMa
   EXPECT_EQ(handler_.outcomes, 0);
 }
 
+// What other replicas counted, scripted: the answer comes when the test says.
+class ScriptedSharedFailures final : public SharedLoginFailures {
+ public:
+  struct Pending final : PendingCheck {
+    explicit Pending(int& cancelled) : cancelled_(cancelled) {}
+    ~Pending() override { ++cancelled_; }
+    int& cancelled_;
+  };
+  PendingCheckPtr check(const std::string& address, std::string_view user, const AuthThrottleSettings&,
+                        Checked done) override {
+    checked.push_back(address + " " + std::string(user));
+    answer = std::move(done);
+    return std::make_unique<Pending>(cancelled);
+  }
+  void record_failure(const std::string&, std::string_view user, const AuthThrottleSettings&) override {
+    failures.emplace_back(user);
+  }
+  void record_success(std::string_view user) override { successes.emplace_back(user); }
+
+  std::vector<std::string> checked, failures, successes;
+  Checked answer;
+  int cancelled = 0;
+};
+
+class SharedFailuresLoginFlowTest : public LoginFlowTest {
+ protected:
+  SharedFailuresLoginFlowTest() { metrics_.upstream("fake"); }  // the series the teardown reads
+  void start_shared(std::string user, std::string password) {
+    handler_.outcomes = 0;
+    handler_.last.reset();
+    flow_ = std::make_unique<LoginFlow>(shared_context_, *config_, handler_, 7);
+    flow_->start(LoginRequest{AuthMechanism::User,
+                              Credentials{"USER", std::move(user), SecretString(password)}, "192.0.2.7"});
+  }
+  ScriptedSharedFailures shared_;
+  SessionContext shared_context_{.loop = loop_,
+                                 .config = config_,
+                                 .router = *router_,
+                                 .locks = lock_table_,
+                                 .certificates = nullptr,
+                                 .metrics = metrics_,
+                                 .auth_throttle = throttle_,
+                                 .upstream_governor = governor_,
+                                 .shared_login_failures = &shared_};
+};
+
+TEST_F(SharedFailuresLoginFlowTest, ANameLockedOutElsewhereIsRefusedWithoutAskingTheUpstream) {
+  start_shared("alice", "secret");
+  ASSERT_EQ(shared_.checked, std::vector<std::string>{"192.0.2.7 alice"});
+  EXPECT_EQ(handler_.outcomes, 0) << "the login waits for the answer";
+  shared_.answer(true);
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::LoginDelay);
+  EXPECT_EQ(factory_.created, 0) << "nobody was asked";
+}
+
+TEST_F(SharedFailuresLoginFlowTest, FailuresAndSuccessesAreCountedForTheOtherReplicas) {
+  start_shared("alice", "wrong");
+  shared_.answer(false);
+  ASSERT_TRUE(finish());
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::Auth);
+  EXPECT_EQ(shared_.failures, std::vector<std::string>{"alice"});
+  start_shared("alice", "secret");
+  shared_.answer(false);
+  ASSERT_TRUE(finish());
+  ASSERT_NE(opened(), nullptr);
+  EXPECT_EQ(shared_.successes, std::vector<std::string>{"alice"});
+}
+
+TEST_F(SharedFailuresLoginFlowTest, AStoreThatCannotSayRefusesWhenItMustAndIsCancelledWithTheFlow) {
+  start_shared("alice", "secret");
+  shared_.answer(make_error(ErrorKind::Temporary, "failed logins cannot be checked: refused"));
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::Temporary);
+  EXPECT_EQ(factory_.created, 0);
+  start_shared("alice", "secret");
+  flow_.reset();
+  run_loop_until(
+      loop_, [] { return false; }, 20);
+  EXPECT_EQ(shared_.cancelled, 2) << "the answered check went, and the one in flight with the flow";
+  EXPECT_EQ(handler_.outcomes, 0);
+}
+
 TEST_F(LoginFlowTest, TheHandlerMayDestroyTheFlowInsideTheOutcome) {
   handler_.then = [&] { flow_.reset(); };
   start("alice", "wrong");  // refused from the mailbox's callback
