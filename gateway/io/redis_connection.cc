@@ -264,6 +264,11 @@ void RedisConnection::Impl::on_data(std::string_view data) {
       continue;
     }
     if (sent_.empty()) return fail_link("a reply nobody asked for");
+    if (reply->error_code() == "READONLY") {
+      // The server became a replica under us (a failover behind one endpoint that keeps its
+      // connections): a new connection finds the new primary, this one never will.
+      return fail_link("the store turned read-only (a replica now): " + reply->text.substr(0, 200));
+    }
     Done done = std::move(sent_.front().done);
     sent_.pop_front();
     done(std::move(*reply));

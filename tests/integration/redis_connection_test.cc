@@ -193,6 +193,23 @@ TEST_F(RedisConnectionTest, AStalledServerCostsACommandItsTimeout) {
   EXPECT_TRUE(run(*connection, {"PING"}).ok());
 }
 
+TEST_F(RedisConnectionTest, AServerTurnedReadOnlyCostsTheConnectionNotJustTheCommand) {
+  RedisServer server({.password = kPassword, .masterauth = kPassword});
+  server.start();
+  auto connection = connect(server);
+  ASSERT_TRUE(run(*connection, {"SET", "k", "1"}).ok());
+  // A failover behind one endpoint that keeps its connections: the node is a replica now.
+  server.cli({"REPLICAOF", "127.0.0.1", "1"});
+  Answer refused = run(*connection, {"SET", "k", "2"});
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().find("read-only"), std::string::npos) << refused.error();
+  server.cli({"REPLICAOF", "NO", "ONE"});
+  ASSERT_TRUE(run_until(loop_, [&] { return connection->up(); }));
+  Answer written = run(*connection, {"SET", "k", "3"});
+  ASSERT_TRUE(written.ok()) << written.error();
+  EXPECT_TRUE(written.reply().is_ok());
+}
+
 // ---------------------------------------------------------------- TLS
 
 class RedisTlsTest : public RedisConnectionTest {
