@@ -35,7 +35,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.results = {"loop": {}, "idle": {}, "big": {}, "scaling": {}, "scaling_snapshot": {}, "login": {},
-                        "snapshot": {}}
+                        "snapshot": {}, "store": {}}
 
     # --- processes -----------------------------------------------------------------------------
     def loadgen(self, *extra, timeout=900):
@@ -170,6 +170,52 @@ class Bench:
                           f"failed {report['sessions_failed']}", flush=True)
                     self.stop_popgate()
 
+    def start_redis(self):
+        """A redis-server on loopback with a password, nothing saved: the shared state store."""
+        port = free_port()
+        directory = os.path.join(self.work, "redis")
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "password"), "w") as f:
+            f.write(PASSWORD)
+        log = open(os.path.join(directory, "redis.log"), "a")
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass",
+                                 PASSWORD, "--save", "", "--appendonly", "no", "--dir", directory],
+                                stdout=log, stderr=log)
+        if not wait_for_port(port, 20, proc):
+            raise RuntimeError("redis-server did not start: see redis/redis.log")
+        return proc, port, os.path.join(directory, "password")
+
+    def store_runs(self):
+        """The state store: popgate with --state-store local vs redis:// on loopback (maildrop leases and
+        failed-login counts in Redis), interleaved, each on a fresh process with upstream session reuse
+        off, so every login takes and gives back a lease: login latency (connect, USER, PASS, STAT,
+        QUIT) at c=1 and c=16, and the mail loop's msg/s at c=16."""
+        a = self.args
+        self.stop_popgate()
+        redis, port, password_file = self.start_redis()
+        stores = {"local": ("--state-store", "local"),
+                  "redis": ("--state-store", f"redis://127.0.0.1:{port}", "--state-store-password-file", password_file)}
+        try:
+            for r in range(a.rounds):
+                for name in (("local", "redis") if r % 2 == 0 else ("redis", "local")):
+                    target = self.start_popgate(workers=1, extra=("--upstream-reuse-time", "0", *stores[name]))
+                    runs = self.results["store"].setdefault(name, {})
+                    for c in (1, 16):
+                        common = ("--port", target.port, "--user-prefix", "bench", "--users", 64, "--concurrency", c)
+                        self.loadgen("--mode", "login", *common, "--sessions", 64, "--duration", 60)  # warm-up
+                        report = self.loadgen("--mode", "login", *common, "--duration", a.duration)
+                        runs.setdefault(f"login_c{c}", []).append(report)
+                        p = report["latency"].get("PASS", {})
+                        print(f"  {name:5} login c={c:<3} PASS p50 {p.get('p50_us', 0):.0f} µs p99 "
+                              f"{p.get('p99_us', 0):.0f} µs, {report['sessions_per_s']:.0f} sessions/s, "
+                              f"failed {report['sessions_failed']}", flush=True)
+                    print(f"  {name:5}", end="", flush=True)
+                    self.loop_run(target, 16, a.duration, into=runs.setdefault("loop_c16", []))
+                    self.stop_popgate()
+        finally:
+            redis.terminate()
+            redis.wait(15)
+
     def idle_run(self, target, sessions):
         # Let sessions of the previous scenario go away before the baseline.
         time.sleep(1)
@@ -290,6 +336,9 @@ class Bench:
             if "login" in a.scenarios:
                 print("login latency: upstream session reuse on vs off (interleaved)", flush=True)
                 self.login_runs()
+            if "store" in a.scenarios:
+                print("state store: local vs Redis on loopback (interleaved)", flush=True)
+                self.store_runs()
             print("idle sessions", flush=True)
             # Memory is measured on a fresh popgate: a heap already grown by the loop runs would hide
             # what the sessions cost.
@@ -345,8 +394,8 @@ def main():
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs)")
     p.add_argument("--json", help="write the raw results here")
     p.add_argument("--markdown", help="write the table here")
-    p.add_argument("--scenarios", default="loop,snapshot,scaling,login,idle,big",
-                   help="comma-separated subset of loop,snapshot,scaling,login,idle,big")
+    p.add_argument("--scenarios", default="loop,snapshot,scaling,login,store,idle,big",
+                   help="comma-separated subset of loop,snapshot,scaling,login,store,idle,big")
     p.add_argument("--concurrency", help="comma-separated concurrencies (default 1,16,64,256)")
     p.add_argument("--perf", help="perf record popgate during a c=64 loop into this file first")
     a = p.parse_args()

@@ -87,6 +87,35 @@ def login_markdown(login):
             "| --- | --- | --- | --- | --- | --- | --- |", *rows, ""]
 
 
+def store_markdown(store):
+    """Login latency and msg/s with the local state store and with Redis on loopback (bench.py's store scenario)."""
+    local, redis = store.get("local"), store.get("redis")
+    if not local or not redis:
+        return []
+    rows = []
+    for c in (1, 16):
+        key = f"login_c{c}"
+        if key not in local or key not in redis:
+            continue
+        lp50, rp50 = _latency(local[key], "PASS", "p50_us"), _latency(redis[key], "PASS", "p50_us")
+        lp99, rp99 = _latency(local[key], "PASS", "p99_us"), _latency(redis[key], "PASS", "p99_us")
+        rate = {n: sum(r["sessions_ok"] for r in v[key]) / sum(r["elapsed_s"] for r in v[key])
+                for n, v in (("local", local), ("redis", redis))}
+        failed = sum(r["sessions_failed"] for v in (local, redis) for r in v[key])
+        rows.append(f"| login, c={c} | {lp50:.0f} / {lp99:.0f} µs | {rp50:.0f} / {rp99:.0f} µs | "
+                    f"**{_ratio(rp50, lp50)} / {_ratio(rp99, lp99)}** | {rate['local']:.0f} / {rate['redis']:.0f} "
+                    f"sessions/s | {failed} |")
+    if "loop_c16" in local and "loop_c16" in redis:
+        lm, rm = _agg(local["loop_c16"]), _agg(redis["loop_c16"])
+        rows.append(f"| mail loop, c=16 | {lm['messages_per_s']:.0f} msg/s | {rm['messages_per_s']:.0f} msg/s | "
+                    f"**{_ratio(rm['messages_per_s'], lm['messages_per_s'])}** | {lm['sessions_per_s']:.0f} / "
+                    f"{rm['sessions_per_s']:.0f} sessions/s | {lm['failed'] + rm['failed']} |")
+    return ["### State store: --state-store local vs redis:// on loopback (reuse off: every login takes a lease; "
+            "PASS p50 / p99)", "",
+            "| run | local | redis | **redis/local** | rate local / redis | failed sessions |",
+            "| --- | --- | --- | --- | --- | --- |", *rows, ""]
+
+
 SNAPSHOT_VARIANTS = {
     "held": "sessions stay logged in for the run",
     "churn": "each session logs in again after 50 rounds, about 128 logins/s",
@@ -124,7 +153,8 @@ def markdown(res):
     if not loop:
         return "\n".join(snapshot_markdown(res.get("snapshot", {}))
                          + scaling_markdown(res.get("scaling", {}), res.get("scaling_snapshot"))
-                         + login_markdown(res.get("login", {})) or ["(no loop runs)"])
+                         + login_markdown(res.get("login", {})) + store_markdown(res.get("store", {}))
+                         or ["(no loop runs)"])
     out = []
     out.append(f"Run: {res['date']}, {res['machine']}, {'--quick' if res['quick'] else 'full'} mode, "
                f"{res['wall_seconds']:.0f} s wall. Mean mailbox: {res['mailbox_mean_octets'] / 1e6:.2f} MB "
@@ -169,6 +199,10 @@ def markdown(res):
     if login:
         out.append("")
         out.extend(login[:-1])
+    store = store_markdown(res.get("store", {}))
+    if store:
+        out.append("")
+        out.extend(store[:-1])
     for c in ("64", "1"):
         if c not in loop.get("popgate", {}):
             continue
