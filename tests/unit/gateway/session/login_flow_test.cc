@@ -166,6 +166,19 @@ class LoginFlowTest : public ::testing::Test {
     const size_t at = text.find("\n" + line_prefix + " ");
     return at == std::string::npos ? -1 : std::stod(text.substr(at + line_prefix.size() + 2));
   }
+  // A context like the fixture's with other collaborators.
+  SessionContext context_with(MaildropLockTable& locks, LoginThrottle& throttle, IdentityGovernor& governor,
+                              SharedLoginFailures* shared_failures = nullptr) {
+    return SessionContext{.loop = loop_,
+                          .config = config_,
+                          .router = *router_,
+                          .locks = locks,
+                          .certificates = nullptr,
+                          .metrics = metrics_,
+                          .auth_throttle = throttle,
+                          .upstream_governor = governor,
+                          .shared_login_failures = shared_failures};
+  }
   double auth_attempts(const std::string& mechanism, const std::string& result) {
     return gauge("popgate_auth_attempts_total{mechanism=\"" + mechanism + "\",result=\"" + result + "\"}");
   }
@@ -404,14 +417,7 @@ class PendingLockTable final : public MaildropLockTable {
 
 TEST_F(LoginFlowTest, DestroyingTheFlowWhileTheLockIsTakenGivesUpTheLockAndTheMailbox) {
   PendingLockTable pending_locks;
-  SessionContext waiting{.loop = loop_,
-                         .config = config_,
-                         .router = *router_,
-                         .locks = pending_locks,
-                         .certificates = nullptr,
-                         .metrics = metrics_,
-                         .auth_throttle = throttle_,
-                         .upstream_governor = governor_};
+  SessionContext waiting = context_with(pending_locks, throttle_, governor_);
   flow_ = std::make_unique<LoginFlow>(waiting, *config_, handler_, 7);
   flow_->start(
       LoginRequest{AuthMechanism::User, Credentials{"USER", "alice", SecretString("secret")}, "192.0.2.7"});
@@ -462,15 +468,7 @@ class SharedFailuresLoginFlowTest : public LoginFlowTest {
                               Credentials{"USER", std::move(user), SecretString(password)}, "192.0.2.7"});
   }
   ScriptedSharedFailures shared_;
-  SessionContext shared_context_{.loop = loop_,
-                                 .config = config_,
-                                 .router = *router_,
-                                 .locks = lock_table_,
-                                 .certificates = nullptr,
-                                 .metrics = metrics_,
-                                 .auth_throttle = throttle_,
-                                 .upstream_governor = governor_,
-                                 .shared_login_failures = &shared_};
+  SessionContext shared_context_ = context_with(lock_table_, throttle_, governor_, &shared_);
 };
 
 TEST_F(SharedFailuresLoginFlowTest, ANameLockedOutElsewhereIsRefusedWithoutAskingTheUpstream) {
@@ -591,14 +589,7 @@ TEST(LoginMechanism, PopServersNamesBecomeTheEnumAndTheCredentialsKind) {
 TEST_F(LoginFlowTest, NoOpLimitsNeitherThrottleNorGovern) {
   NoLoginThrottle no_throttle;
   NoIdentityGovernor no_governor;
-  SessionContext unlimited{.loop = loop_,
-                           .config = config_,
-                           .router = *router_,
-                           .locks = lock_table_,
-                           .certificates = nullptr,
-                           .metrics = metrics_,
-                           .auth_throttle = no_throttle,
-                           .upstream_governor = no_governor};
+  SessionContext unlimited = context_with(lock_table_, no_throttle, no_governor);
   config_->maildrop_lock = false;
   config_->max_upstream_sessions_per_identity = 1;
   auto login = [&](const char* password) {
