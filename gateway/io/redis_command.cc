@@ -3,6 +3,8 @@
 
 #include <openssl/sha.h>
 
+#include "protocol/common/hex.h"
+
 namespace popgate::io {
 namespace {
 
@@ -38,12 +40,7 @@ std::string encode_redis_command(std::initializer_list<std::string_view> args) {
 RedisScript::RedisScript(std::string script_source) : source(std::move(script_source)) {
   uint8_t digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const uint8_t*>(source.data()), source.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  sha1.reserve(2 * SHA_DIGEST_LENGTH);
-  for (uint8_t byte : digest) {
-    sha1 += kHex[byte >> 4];
-    sha1 += kHex[byte & 0xf];
-  }
+  sha1 = lower_hex(digest);
 }
 
 }  // namespace popgate::io

@@ -14,6 +14,8 @@
 #include <sstream>
 #include <vector>
 
+#include "protocol/common/hex.h"
+
 namespace popgate::oauth2 {
 
 std::string base64url_encode(std::string_view data) {
@@ -79,12 +81,7 @@ std::string ClientAssertionSigner::sign(std::string_view client_id, std::string_
   }
   uint8_t random[16];
   RAND_bytes(random, sizeof random);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string jti;
-  for (uint8_t byte : random) {
-    jti += kHex[byte >> 4];
-    jti += kHex[byte & 15];
-  }
+  const std::string jti = lower_hex(random);
   nlohmann::json claims = {{"iss", client_id},
                            {"sub", client_id},
                            {"aud", audience},

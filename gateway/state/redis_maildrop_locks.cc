@@ -7,6 +7,7 @@
 
 #include "gateway/io/timer.h"
 #include "gateway/log.h"
+#include "protocol/common/hex.h"
 
 namespace popgate {
 namespace {
@@ -42,13 +43,7 @@ return 0
 std::string owner_token(const std::string& prefix) {
   uint8_t random[16];
   RAND_bytes(random, sizeof random);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token = prefix;
-  for (uint8_t byte : random) {
-    token += kHex[byte >> 4];
-    token += kHex[byte & 0xf];
-  }
-  return token;
+  return prefix + lower_hex(random);
 }
 
 StoreError store_error_of(const Error& error) {
