@@ -180,7 +180,8 @@ int main(int argc, char** argv) {
   if (shared_config->workers > 1) log::set_thread_worker(0);
   // The router builds every route's mailbox factory, the top-level upstream's included.
   Pop3Service service(loop, shared_config, router->default_mailboxes(), main_state->maildrop_locks(),
-                      main_state->login_failures(), certificates.get(), metrics, &service_shared);
+                      SharedLimits{main_state->login_failures(), main_state->identity_governor()},
+                      certificates.get(), metrics, &service_shared);
   service.reconfigure(shared_config, router);  // logins go through the router
   if (Status started = service.start(); !started) {
     log::Line(log::Level::Error, "startup_failed").field("reason", started.error().detail);

@@ -190,7 +190,7 @@ constinit const Option kOptions[] = {
      "MODE       while the store is unreachable: open (default: each replica's own locks) or closed "
      "(logins get [SYS/TEMP])"},
     {"maildrop-lease", "maildrop_lease", Seconds{&Config::maildrop_lease_ms, Zero::Refused},
-     "SECONDS    a shared maildrop lock's lease, renewed every third of it (default 30)"},
+     "SECONDS    a shared maildrop lock's or upstream session place's lease, renewed every third of it (default 30)"},
     {"allow-plaintext-auth", "allow_plaintext_auth", Flag{&Config::allow_plaintext_auth},
      "           accept passwords on non-TLS connections from non-loopback clients"},
     {"log-level", "log_level", Custom{set_log_level}, "LEVEL      debug, info (default), warn or error"},

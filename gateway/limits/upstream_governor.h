@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "protocol/common/result.h"
+
 namespace popgate {
 
 struct UpstreamGovernorSettings {
@@ -94,6 +96,30 @@ class NoIdentityGovernor final : public IdentityGovernor {
     return 0;
   }
   void record_success(const std::string&) override {}
+};
+
+// The identities' state that replicas share (gateway/state/redis_identity_governor.h): a backoff one
+// replica learnt holds for all of them, and the session cap counts every replica's sessions. The
+// replica's own IdentityGovernor still decides first, and alone how long a backoff is.
+class SharedIdentityGovernor {
+ public:
+  // An admission in flight; destroying it cancels: the callback never runs (and a place the store
+  // granted meanwhile is given back).
+  class PendingAdmission {
+   public:
+    virtual ~PendingAdmission() = default;
+  };
+  using PendingAdmissionPtr = std::unique_ptr<PendingAdmission>;
+  // The verdict, with a Slot holding the identity's place across replicas when admitted; an Error
+  // (Temporary) when the store cannot say and must not be guessed (--state-store-failure closed).
+  using Admitted = std::function<void(Result<IdentityGovernor::Admission>)>;
+
+  virtual ~SharedIdentityGovernor() = default;
+  // `done` runs once, later, never inside the call.
+  virtual PendingAdmissionPtr admit(const std::string& identity, const UpstreamGovernorSettings& settings,
+                                    Admitted done) = 0;
+  // The replica's own governor put a backoff of `backoff_ms` in force for `identity` (0: none).
+  virtual void record_backoff(const std::string& identity, uint64_t backoff_ms) = 0;
 };
 
 class UpstreamGovernor final : public IdentityGovernor {

@@ -40,6 +40,17 @@ constexpr std::array<NamedMechanism, 4> kMechanisms = {{
 
 }  // namespace
 
+IdentityGovernor::Slot join_slots(IdentityGovernor::Slot&& first, IdentityGovernor::Slot&& second) {
+  if (!first) return std::move(second);
+  if (!second) return std::move(first);
+  auto both = std::make_shared<std::pair<IdentityGovernor::Slot, IdentityGovernor::Slot>>(std::move(first),
+                                                                                          std::move(second));
+  return IdentityGovernor::Slot([both] {
+    both->first.release();
+    both->second.release();
+  });
+}
+
 void retire_upstream_mailbox(io::Loop& loop, MailboxPtr&& mailbox, GaugeToken&& connection,
                              IdentityGovernor::Slot&& slot) {
   struct Retired {
@@ -86,16 +97,16 @@ void LoginFlow::start(LoginRequest&& request) {
                                         throttle_settings(config_))) {
     return refuse_locked_out();
   }
-  SharedLoginFailures* shared = context_.shared_login_failures;
+  SharedLoginFailures* shared = context_.shared.login_failures;
   if (shared == nullptr) return route(std::move(request.credentials));
   // What the other replicas counted: a guesser spreading attempts over them is locked out as
   // soon as their sum reaches the threshold.
   set_action("checking failed logins");
-  checking_credentials_ = std::move(request.credentials);
+  waiting_credentials_ = std::move(request.credentials);
   pending_check_ = shared->check(address_, user_, throttle_settings(config_), [this](Result<bool> locked) {
     context_.loop.deferred_delete(std::move(pending_check_));  // this runs inside its callback
-    Credentials credentials = std::move(*checking_credentials_);
-    checking_credentials_.reset();
+    Credentials credentials = std::move(*waiting_credentials_);
+    waiting_credentials_.reset();
     if (!locked) return refuse(locked.error());
     if (locked.value()) return refuse_locked_out();
     route(std::move(credentials));
@@ -135,6 +146,27 @@ void LoginFlow::open_upstream(MailboxFactory& mailboxes, Credentials&& credentia
   set_action("logging in upstream");
   if (std::optional<Error> refused = admit_upstream()) return refuse(*refused);
   mailbox_source_ = &mailboxes;
+  SharedIdentityGovernor* shared = context_.shared.identity_governor;
+  if (shared == nullptr) return connect_upstream(std::move(credentials));
+  // The other replicas' say: a backoff one of them learnt, and their sessions under the cap.
+  waiting_credentials_ = std::move(credentials);
+  pending_admission_ = shared->admit(
+      identity_, governor_settings(config_), [this](Result<IdentityGovernor::Admission> admission) {
+        context_.loop.deferred_delete(std::move(pending_admission_));  // this runs inside its callback
+        Credentials credentials = std::move(*waiting_credentials_);
+        waiting_credentials_.reset();
+        std::optional<Error> refused =
+            admission ? take_admission(std::move(admission).value()) : admission.error();
+        if (refused) {
+          slot_.release();
+          return refuse(*refused);
+        }
+        connect_upstream(std::move(credentials));
+      });
+}
+
+void LoginFlow::connect_upstream(Credentials&& credentials) {
+  MailboxFactory& mailboxes = *mailbox_source_;
   mailbox_ = mailboxes.take_parked(credentials, park_key_);
   const bool reused = mailbox_ != nullptr;
   if (!reused) mailbox_ = mailboxes.create();
@@ -146,11 +178,14 @@ void LoginFlow::open_upstream(MailboxFactory& mailboxes, Credentials&& credentia
 }
 
 std::optional<Error> LoginFlow::admit_upstream() {
-  auto admission =
-      context_.upstream_governor.admit(identity_, context_.loop.now_ms(), governor_settings(config_));
+  return take_admission(
+      context_.upstream_governor.admit(identity_, context_.loop.now_ms(), governor_settings(config_)));
+}
+
+std::optional<Error> LoginFlow::take_admission(IdentityGovernor::Admission&& admission) {
   switch (admission.verdict) {
     case IdentityGovernor::Verdict::Admitted:
-      slot_ = std::move(admission.slot);
+      slot_ = join_slots(std::move(slot_), std::move(admission.slot));
       return std::nullopt;
     case IdentityGovernor::Verdict::BackingOff:
       // The upstream throttled this identity moments ago: asking again now would only prolong
@@ -224,7 +259,7 @@ void LoginFlow::on_opened(Result<Snapshot> result) {
 
 void LoginFlow::on_locked(MaildropLockPtr lock) {
   context_.auth_throttle.record_success(user_);
-  if (context_.shared_login_failures) context_.shared_login_failures->record_success(user_);
+  if (context_.shared.login_failures) context_.shared.login_failures->record_success(user_);
   context_.upstream_governor.record_success(identity_);
   context_.metrics.auth_succeeded(mechanism_);
   log::Line(log::Level::Info, "login")
@@ -245,6 +280,9 @@ void LoginFlow::record_throttling(const Error& error) {
   upstream_metrics_->throttled();
   const uint64_t backoff_ms = context_.upstream_governor.record_throttled(
       identity_, error.retry_after_ms, context_.loop.now_ms(), governor_settings(config_));
+  // The other replicas back off as long: one that goes on asking would only prolong it.
+  if (context_.shared.identity_governor)
+    context_.shared.identity_governor->record_backoff(identity_, backoff_ms);
   log::Line(log::Level::Warn, "upstream_throttled")
       .field("session", session_id_)
       .field("user", user_)
@@ -270,8 +308,8 @@ void LoginFlow::refuse(const Error& error) {
     // (popgate cannot tell an unknown user from a wrong password, and does not try).
     refusal.delay_ms = context_.auth_throttle.record_failure(address_, user_, context_.loop.now_ms(),
                                                              throttle_settings(config_));
-    if (context_.shared_login_failures) {
-      context_.shared_login_failures->record_failure(address_, user_, throttle_settings(config_));
+    if (context_.shared.login_failures) {
+      context_.shared.login_failures->record_failure(address_, user_, throttle_settings(config_));
     }
   }
   finish(std::move(refusal));

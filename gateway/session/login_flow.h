@@ -57,6 +57,9 @@ struct OpenedMailbox {
   Snapshot snapshot;
 };
 
+// One slot that holds both places (this replica's and the replicas' together) and gives back both.
+IdentityGovernor::Slot join_slots(IdentityGovernor::Slot&& first, IdentityGovernor::Slot&& second);
+
 // Lets go of an upstream mailbox on the next tick (its owner may be deep inside one of its
 // callbacks), with the connection gauge and the governor slot that count it.
 void retire_upstream_mailbox(io::Loop& loop, MailboxPtr&& mailbox, GaugeToken&& connection,
@@ -108,6 +111,10 @@ class LoginFlow {
   void open_upstream(MailboxFactory& mailboxes, Credentials&& credentials);
   // The IdentityGovernor's say before a login goes upstream: the refusal, if it refuses.
   std::optional<Error> admit_upstream();
+  // A governor's verdict (this replica's or the shared one's): the refusal, or its slot kept.
+  std::optional<Error> take_admission(IdentityGovernor::Admission&& admission);
+  // Admitted everywhere: a parked upstream session or a new upstream login.
+  void connect_upstream(Credentials&& credentials);
   // Upstream session reuse (gateway/upstream/upstream_pool.h): a fresh snapshot on a parked session.
   void reopen_parked(Credentials&& credentials);
   void on_opened(Result<Snapshot> result);
@@ -132,9 +139,11 @@ class LoginFlow {
   std::string user_;      // as the client gave it: for the log and the throttle
   std::string address_;   // LoginRequest::address
   std::string identity_;  // UpstreamGovernor::identity_key of the upstream account
-  // What the other replicas counted, while it is asked (a shared state store).
+  // While the other replicas are asked (a shared state store): what they counted of failed
+  // logins, their say on the upstream identity, and the credentials that wait for the answer.
   SharedLoginFailures::PendingCheckPtr pending_check_;
-  std::optional<Credentials> checking_credentials_;
+  SharedIdentityGovernor::PendingAdmissionPtr pending_admission_;
+  std::optional<Credentials> waiting_credentials_;
   PendingRoutePtr pending_route_;
   // The upstream login in progress; handed over with the outcome.
   MailboxPtr mailbox_;

@@ -8,7 +8,7 @@
 namespace popgate {
 
 Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-                         MaildropLockTable& locks, SharedLoginFailures* shared_login_failures,
+                         MaildropLockTable& locks, SharedLimits shared_limits,
                          const TlsCertificates* certificates, Metrics& metrics, ServiceShared* shared)
     : loop_(loop),
       own_shared_(shared == nullptr ? std::make_unique<ServiceShared>() : nullptr),
@@ -19,7 +19,7 @@ Pop3Service::Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, M
   current_ = std::make_shared<Generation>(Generation{
       nullptr,
       SessionContext{loop, std::move(config), routing, locks, certificates, session_finished_callback(),
-                     metrics, shared_.auth_throttle, shared_.upstream_governor, shared_login_failures},
+                     metrics, shared_.auth_throttle, shared_.upstream_governor, shared_limits},
       std::move(router)});
 }
 
@@ -48,7 +48,7 @@ void Pop3Service::reconfigure(std::shared_ptr<const Config> config,
       Generation{std::move(mailboxes),
                  SessionContext{loop_, std::move(config), routing, now.locks, now.certificates,
                                 session_finished_callback(), now.metrics, shared_.auth_throttle,
-                                shared_.upstream_governor, now.shared_login_failures},
+                                shared_.upstream_governor, now.shared},
                  std::move(router)});
 }
 
@@ -59,7 +59,7 @@ void Pop3Service::reconfigure(std::shared_ptr<const Config> config, std::shared_
       Generation{nullptr,
                  SessionContext{loop_, std::move(config), routing, now.locks, now.certificates,
                                 session_finished_callback(), now.metrics, shared_.auth_throttle,
-                                shared_.upstream_governor, now.shared_login_failures},
+                                shared_.upstream_governor, now.shared},
                  std::move(router)});
 }
 

@@ -42,8 +42,8 @@ class Pop3Service {
   // service, every session and the loop; so does `shared` (the process's, shared with the other
   // workers' services; null: the service's own).
   Pop3Service(io::Loop& loop, std::shared_ptr<const Config> config, MailboxFactory& mailboxes,
-              MaildropLockTable& locks, SharedLoginFailures* shared_login_failures,
-              const TlsCertificates* certificates, Metrics& metrics, ServiceShared* shared = nullptr);
+              MaildropLockTable& locks, SharedLimits shared_limits, const TlsCertificates* certificates,
+              Metrics& metrics, ServiceShared* shared = nullptr);
   ~Pop3Service();
   Pop3Service(const Pop3Service&) = delete;
   Pop3Service& operator=(const Pop3Service&) = delete;

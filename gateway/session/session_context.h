@@ -16,6 +16,12 @@
 
 namespace popgate {
 
+// What the limits keep in a store replicas share (gateway/state/); null: this process only.
+struct SharedLimits {
+  SharedLoginFailures* login_failures = nullptr;        // failed logins counted on every replica
+  SharedIdentityGovernor* identity_governor = nullptr;  // upstream backoff and session cap across replicas
+};
+
 // Every collaborator is real: where a service (or a test) wants none of a limit, it passes the
 // limit's no-op implementation (NoLoginThrottle, NoIdentityGovernor, make_passthrough_router).
 struct SessionContext {
@@ -36,8 +42,8 @@ struct SessionContext {
   LoginThrottle& auth_throttle;
   // Per-identity upstream backoff and session cap (UpstreamGovernor), or NoIdentityGovernor.
   IdentityGovernor& upstream_governor;
-  // What other replicas counted of failed logins (a shared state store); null: this process only.
-  SharedLoginFailures* shared_login_failures = nullptr;
+  // The same limits across replicas (a shared state store); none: this process's alone.
+  SharedLimits shared = {};
 };
 
 }  // namespace popgate

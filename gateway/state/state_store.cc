@@ -8,6 +8,7 @@
 #include "gateway/identity/static_secret.h"
 #include "gateway/io/redis_connection.h"
 #include "gateway/log.h"
+#include "gateway/state/redis_identity_governor.h"
 #include "gateway/state/redis_login_failures.h"
 #include "gateway/state/redis_maildrop_locks.h"
 
@@ -42,7 +43,10 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
                    owner.settings_.state_store_prefix + "maildrop:", owner.settings_.maildrop_lease_ms,
                    owner.settings_.state_store_failure, owner.owner_prefix_}),
         login_failures_(connection_, owner.metrics_.state_store(),
-                        owner.settings_.state_store_prefix + "auth:", owner.settings_.state_store_failure) {
+                        owner.settings_.state_store_prefix + "auth:", owner.settings_.state_store_failure),
+        identity_governor_(loop, connection_, owner.metrics_.state_store(),
+                           owner.settings_.state_store_prefix + "identity:",
+                           owner.settings_.maildrop_lease_ms, owner.settings_.state_store_failure) {
     connection_.set_state_listener([this](bool up, const std::string& reason) {
       if (up == up_) return;
       up_ = up;
@@ -54,6 +58,7 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
   }
   MaildropLockTable& maildrop_locks() override { return locks_; }
   SharedLoginFailures* login_failures() override { return &login_failures_; }
+  SharedIdentityGovernor* identity_governor() override { return &identity_governor_; }
 
  private:
   StateStore& owner_;
@@ -61,6 +66,7 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
   io::RedisConnection connection_;
   RedisMaildropLockTable locks_;
   RedisLoginFailures login_failures_;
+  RedisIdentityGovernor identity_governor_;
 };
 
 Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Metrics& metrics) {

@@ -1,6 +1,7 @@
 // StateStore: where the limits keep what replicas must share. With the local store (the default)
 // that is this process alone, as a single popgate needs; with Redis (--state-store redis://...)
-// every replica sees the same maildrop locks and failed-login counts.
+// every replica sees the same maildrop locks, failed-login counts, upstream backoffs and
+// per-identity session counts.
 //
 // The process owns one StateStore; each event loop asks it for a LoopStateStore, which holds that
 // loop's connection to the store and the tables built on it. The StateStore keeps count of which
@@ -19,6 +20,7 @@
 #include "gateway/io/tls_context.h"
 #include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
+#include "gateway/limits/upstream_governor.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
 
@@ -31,6 +33,8 @@ class LoopStateStore {
   virtual MaildropLockTable& maildrop_locks() = 0;
   // What other replicas counted of failed logins; null with the local store.
   virtual SharedLoginFailures* login_failures() { return nullptr; }
+  // The upstream identities' backoff and session cap across replicas; null with the local store.
+  virtual SharedIdentityGovernor* identity_governor() { return nullptr; }
 };
 using LoopStateStorePtr = std::unique_ptr<LoopStateStore>;
 

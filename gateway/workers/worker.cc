@@ -29,7 +29,8 @@ Result<WorkerPtr> Worker::start(unsigned index, std::shared_ptr<const Config> co
   worker->state_ = shared.state->for_loop(*worker->loop_);
   worker->service_ = std::make_unique<Pop3Service>(
       *worker->loop_, config, worker->router_->default_mailboxes(), worker->state_->maildrop_locks(),
-      worker->state_->login_failures(), shared.certificates, *shared.metrics, shared.service);
+      SharedLimits{worker->state_->login_failures(), worker->state_->identity_governor()},
+      shared.certificates, *shared.metrics, shared.service);
   worker->service_->reconfigure(config, worker->router_);
   {
     // Its "listening" lines name the worker.

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -81,7 +82,10 @@ std::vector<std::string> RedisServer::command_line() const {
   if (!options_.password.empty()) argv.insert(argv.end(), {"--requirepass", options_.password});
   if (options_.acl_user) {
     const RedisAclUser& u = *options_.acl_user;
-    argv.insert(argv.end(), {"--user", u.name, "on", ">" + u.password, u.key_pattern, u.commands});
+    argv.insert(argv.end(), {"--user", u.name, "on", ">" + u.password, u.key_pattern});
+    // One rule per argument: redis-server takes "-@all +ping" as a single, unknown, rule.
+    std::istringstream rules(u.commands);
+    for (std::string rule; rules >> rule;) argv.push_back(rule);
   }
   if (options_.replica_of != 0) {
     argv.insert(argv.end(), {"--replicaof", "127.0.0.1", std::to_string(options_.replica_of)});

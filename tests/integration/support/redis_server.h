@@ -21,7 +21,7 @@ struct RedisAclUser {
   std::string name;
   std::string password;
   std::string key_pattern = "~*";  // e.g. "~popgate:*": other keys answer NOPERM
-  std::string commands = "+@all";
+  std::string commands = "+@all";  // rules separated by spaces: "-@all +ping +get"
 };
 
 // Which certificate a TLS server presents. All come from io::testing::test_certificates().

@@ -50,8 +50,7 @@ class ConfigReloaderTest : public ::testing::Test {
   MaildropLocks locks_;
   LocalMaildropLockTable lock_table_{loop_, locks_};
   Pop3Service service_{
-      loop_,   std::make_shared<const Config>(base_config()), factory_, lock_table_, nullptr, nullptr,
-      metrics_};
+      loop_, std::make_shared<const Config>(base_config()), factory_, lock_table_, {}, nullptr, metrics_};
   Config next_ = base_config();  // what the next "parse" returns
   std::string parse_error_;      // or this, thrown as a ConfigError
   ConfigReloader reloader_{loop_, service_, nullptr, [this] {

@@ -168,7 +168,7 @@ class LoginFlowTest : public ::testing::Test {
   }
   // A context like the fixture's with other collaborators.
   SessionContext context_with(MaildropLockTable& locks, LoginThrottle& throttle, IdentityGovernor& governor,
-                              SharedLoginFailures* shared_failures = nullptr) {
+                              SharedLimits shared = {}) {
     return SessionContext{.loop = loop_,
                           .config = config_,
                           .router = *router_,
@@ -177,7 +177,7 @@ class LoginFlowTest : public ::testing::Test {
                           .metrics = metrics_,
                           .auth_throttle = throttle,
                           .upstream_governor = governor,
-                          .shared_login_failures = shared_failures};
+                          .shared = shared};
   }
   double auth_attempts(const std::string& mechanism, const std::string& result) {
     return gauge("popgate_auth_attempts_total{mechanism=\"" + mechanism + "\",result=\"" + result + "\"}");
@@ -468,7 +468,7 @@ class SharedFailuresLoginFlowTest : public LoginFlowTest {
                               Credentials{"USER", std::move(user), SecretString(password)}, "192.0.2.7"});
   }
   ScriptedSharedFailures shared_;
-  SessionContext shared_context_ = context_with(lock_table_, throttle_, governor_, &shared_);
+  SessionContext shared_context_ = context_with(lock_table_, throttle_, governor_, {.login_failures = &shared_});
 };
 
 TEST_F(SharedFailuresLoginFlowTest, ANameLockedOutElsewhereIsRefusedWithoutAskingTheUpstream) {
@@ -507,6 +507,120 @@ TEST_F(SharedFailuresLoginFlowTest, AStoreThatCannotSayRefusesWhenItMustAndIsCan
       loop_, [] { return false; }, 20);
   EXPECT_EQ(shared_.cancelled, 2) << "the answered check went, and the one in flight with the flow";
   EXPECT_EQ(handler_.outcomes, 0);
+}
+
+// The other replicas' say on the upstream identity, scripted: the answer comes when the test says.
+class ScriptedSharedGovernor final : public SharedIdentityGovernor {
+ public:
+  struct Pending final : PendingAdmission {
+    explicit Pending(int& cancelled) : cancelled_(cancelled) {}
+    ~Pending() override { ++cancelled_; }
+    int& cancelled_;
+  };
+  PendingAdmissionPtr admit(const std::string& identity, const UpstreamGovernorSettings& settings,
+                            Admitted done) override {
+    asked.push_back(identity + " cap " + std::to_string(settings.max_sessions_per_identity));
+    answer = std::move(done);
+    return std::make_unique<Pending>(cancelled);
+  }
+  void record_backoff(const std::string& identity, uint64_t backoff_ms) override {
+    backoffs.push_back(identity + " " + std::to_string(backoff_ms));
+  }
+  // Admitted, with a place that counts itself given back.
+  IdentityGovernor::Admission place() {
+    IdentityGovernor::Admission admission;
+    admission.slot = IdentityGovernor::Slot([this] { ++places_given_back; });
+    return admission;
+  }
+  static IdentityGovernor::Admission refusal(IdentityGovernor::Verdict verdict) {
+    IdentityGovernor::Admission admission;
+    admission.verdict = verdict;
+    admission.wait_ms = 4'200;
+    return admission;
+  }
+
+  std::vector<std::string> asked, backoffs;
+  Admitted answer;
+  int cancelled = 0;
+  int places_given_back = 0;
+};
+
+class SharedGovernorLoginFlowTest : public LoginFlowTest {
+ protected:
+  SharedGovernorLoginFlowTest() {
+    metrics_.upstream("fake");  // the series the teardown reads
+    config_->max_upstream_sessions_per_identity = 2;
+  }
+  void start_shared(std::string user, std::string password) {
+    handler_.outcomes = 0;
+    handler_.last.reset();
+    shared_.answer = nullptr;
+    flow_ = std::make_unique<LoginFlow>(shared_context_, *config_, handler_, 7);
+    flow_->start(LoginRequest{AuthMechanism::User,
+                              Credentials{"USER", std::move(user), SecretString(password)}, "192.0.2.7"});
+    // Routed (a tick later), then the other replicas are asked.
+    ASSERT_TRUE(run_loop_until(loop_, [&] { return shared_.answer != nullptr; }));
+  }
+  ScriptedSharedGovernor shared_;
+  SessionContext shared_context_ =
+      context_with(lock_table_, throttle_, governor_, {.identity_governor = &shared_});
+};
+
+TEST_F(SharedGovernorLoginFlowTest, AdmittedEverywhereTheSessionHoldsBothPlacesAndGivesBothBack) {
+  start_shared("alice", "secret");
+  ASSERT_EQ(shared_.asked, std::vector<std::string>{alice_ + " cap 2"});
+  EXPECT_EQ(handler_.outcomes, 0) << "the login waits for the answer";
+  EXPECT_EQ(factory_.created, 0) << "the upstream waits for the other replicas' say";
+  EXPECT_EQ(governor_.open_sessions(alice_), 1u) << "this replica's place is taken first";
+  shared_.answer(shared_.place());
+  ASSERT_TRUE(finish());
+  ASSERT_NE(opened(), nullptr);
+  EXPECT_EQ(factory_.created, 1);
+  { OpenedMailbox done = std::move(*opened()); }
+  handler_.last.reset();
+  EXPECT_TRUE(run_loop_until(loop_, [&] { return shared_.places_given_back == 1; }));
+  EXPECT_EQ(governor_.open_sessions(alice_), 0u);
+}
+
+TEST_F(SharedGovernorLoginFlowTest, CappedOrBackingOffElsewhereIsRefusedWithoutAskingTheUpstream) {
+  start_shared("alice", "secret");
+  shared_.answer(ScriptedSharedGovernor::refusal(IdentityGovernor::Verdict::Capped));
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::Temporary);
+  EXPECT_EQ(governor_.open_sessions(alice_), 0u) << "this replica's place given back";
+  start_shared("alice", "secret");
+  shared_.answer(ScriptedSharedGovernor::refusal(IdentityGovernor::Verdict::BackingOff));
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::LoginDelay);
+  EXPECT_EQ(factory_.created, 0) << "nobody was asked";
+  EXPECT_EQ(gauge("popgate_upstream_sessions_capped_total"), 1.0);
+  EXPECT_EQ(gauge("popgate_upstream_backoff_refusals_total"), 1.0);
+}
+
+TEST_F(SharedGovernorLoginFlowTest, AStoreThatCannotSayRefusesWhenItMustAndIsCancelledWithTheFlow) {
+  start_shared("alice", "secret");
+  shared_.answer(make_error(ErrorKind::Temporary, "the identity's sessions cannot be counted"));
+  ASSERT_NE(refusal(), nullptr);
+  EXPECT_EQ(refusal()->kind, ErrorKind::Temporary);
+  EXPECT_EQ(governor_.open_sessions(alice_), 0u);
+  start_shared("alice", "secret");
+  flow_.reset();
+  run_loop_until(
+      loop_, [] { return false; }, 20);
+  EXPECT_EQ(shared_.cancelled, 2) << "the answered admission went, and the one in flight with the flow";
+  EXPECT_EQ(governor_.open_sessions(alice_), 0u);
+  EXPECT_EQ(handler_.outcomes, 0);
+  EXPECT_EQ(factory_.created, 0);
+}
+
+TEST_F(SharedGovernorLoginFlowTest, AThrottlingAnswerIsPassedOnForTheOtherReplicasToBackOff) {
+  start_shared("alice", "secret");
+  shared_.answer(shared_.place());
+  ASSERT_TRUE(finish());
+  Error throttled = make_error(ErrorKind::Temporary, "HTTP 429");
+  throttled.retry_after_ms = 30'000;
+  flow_->note_upstream_error(throttled);
+  EXPECT_EQ(shared_.backoffs, std::vector<std::string>{alice_ + " 30000"});
 }
 
 TEST_F(LoginFlowTest, TheHandlerMayDestroyTheFlowInsideTheOutcome) {
