@@ -168,12 +168,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::unique_ptr<StateStore> state = std::move(state_store).value();
+  if (oauth2_tokens && oauth2_tokens->refreshes_tokens() && state->shared() && !state->seals_tokens()) {
+    // Refreshing on each replica alone is what rotating identity providers punish by revoking the grant.
+    std::fprintf(stderr,
+                 "popgate: state-store-key-file: required with a shared state store and OAuth2 clients of "
+                 "grant refresh_token (their tokens are kept in the store, sealed with this key)\n");
+    return 2;
+  }
   if (config.check_config) {
     std::fputs("configuration OK\n", stdout);
     return 0;
   }
   // Shared by every worker loop (each thread-safe): one lock per maildrop, one count per address.
   LoopStateStorePtr main_state = state->for_loop(loop);
+  // The token manager runs on this loop: one refresh per client for every replica.
+  if (oauth2_tokens) oauth2_tokens->share_through(main_state->oauth_tokens());
   ServiceShared service_shared;
   auto shared_config = std::make_shared<const Config>(std::move(config));
   // With several loops every line says which one wrote it; the main loop is worker 0.
@@ -290,6 +299,7 @@ int main(int argc, char** argv) {
   // The watchers go with the rest below; a late SIGTERM must not turn exit 0 into "killed".
   set_lifecycle_signals_blocked(true);
   workers.stop();  // each worker's sessions (none after a drain) and loop go on its own thread
+  if (oauth2_tokens) oauth2_tokens->share_through(nullptr);  // main_state goes first
   log::Line(log::Level::Info, "stopped");
   return 0;
 }

@@ -49,6 +49,13 @@ StateStoreMetrics::StateStoreMetrics(prometheus::Registry& registry) {
                      .Help("Maildrop locks taken by this replica alone while the state store was unreachable")
                      .Register(registry)
                      .Add({});
+  auto& tokens = BuildCounter()
+                     .Name("popgate_oauth_shared_tokens_total")
+                     .Help("OAuth2 access tokens with a shared state store, by how this replica came by them")
+                     .Register(registry);
+  constexpr std::array<const char*, 4> kOutcomeNames = {"refreshed", "adopted", "conflict", "held_only"};
+  for (size_t i = 0; i < kOutcomeNames.size(); ++i)
+    shared_tokens_[i] = &tokens.Add({{"outcome", kOutcomeNames[i]}});
 }
 
 }  // namespace popgate

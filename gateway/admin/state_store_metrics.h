@@ -16,6 +16,11 @@ namespace popgate {
 enum class LockRefusal { Session, Replica, Store };
 // What went wrong talking to the store.
 enum class StoreError { Unreachable, Timeout, Reply, Protocol };
+// How a replica came by an OAuth2 access token with shared tokens: it refreshed for every replica,
+// took the one another replica had stored, found the stored tokens replaced meanwhile (by
+// `popgate oauth login`) after refreshing, or kept using its own valid token while the store was
+// unreachable.
+enum class SharedTokenOutcome { Refreshed, Adopted, Conflict, HeldOnly };
 
 class StateStoreMetrics {
  public:
@@ -33,6 +38,7 @@ class StateStoreMetrics {
   void lease_retaken() { lease_retakes_->Increment(); }
   // A lock taken while the store was unreachable (--state-store-failure open): this replica's only.
   void lock_local_only() { local_only_->Increment(); }
+  void shared_token(SharedTokenOutcome outcome) { shared_tokens_[static_cast<size_t>(outcome)]->Increment(); }
 
  private:
   prometheus::Gauge* up_ = nullptr;
@@ -42,6 +48,7 @@ class StateStoreMetrics {
   prometheus::Counter* lease_losses_ = nullptr;
   prometheus::Counter* lease_retakes_ = nullptr;
   prometheus::Counter* local_only_ = nullptr;
+  std::array<prometheus::Counter*, 4> shared_tokens_{};
 };
 
 }  // namespace popgate

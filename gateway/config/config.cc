@@ -179,6 +179,8 @@ constinit const Option kOptions[] = {
      "FILE       the state store's password, read at start"},
     {"state-store-password-env", "state_store_password_env", Text{&Config::state_store_password_env},
      "NAME       or the environment variable that holds it"},
+    {"state-store-key-file", "state_store_key_file", Text{&Config::state_store_key_file},
+     "FILE       32 bytes (base64 or hex) sealing OAuth2 tokens kept in a shared state store"},
     {"state-store-prefix", "state_store_prefix", Text{&Config::state_store_prefix},
      "TEXT       prefix of every key popgate keeps in the store (default popgate:)"},
     {"state-store-connect-timeout", "state_store_connect_timeout",

@@ -123,6 +123,8 @@ struct Config {
   std::string state_store_user;           // a Redis 6 ACL user; empty: requirepass's password alone
   std::string state_store_password_file;  // read once at start
   std::string state_store_password_env;   // or the name of an environment variable holding it
+  // 32 bytes (base64 or hex) sealing OAuth2 tokens in a shared store; read once at start.
+  std::string state_store_key_file;
   std::string state_store_prefix = "popgate:";  // of every key: deployments may share a Redis
   uint64_t state_store_connect_timeout_ms = 2'000;
   uint64_t state_store_timeout_ms = 1'000;  // each command; a stalled store costs a login this much

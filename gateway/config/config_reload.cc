@@ -80,6 +80,7 @@ std::vector<std::string> changed_settings(const Config& before, const Config& af
                            before.state_store_user == after.state_store_user &&
                            before.state_store_password_file == after.state_store_password_file &&
                            before.state_store_password_env == after.state_store_password_env &&
+                           before.state_store_key_file == after.state_store_key_file &&
                            before.state_store_prefix == after.state_store_prefix &&
                            before.state_store_connect_timeout_ms == after.state_store_connect_timeout_ms &&
                            before.state_store_timeout_ms == after.state_store_timeout_ms &&

@@ -2,26 +2,14 @@
 #include "gateway/oauth2/token_manager.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 
 #include "gateway/admin/metrics.h"
 #include "gateway/log.h"
+#include "gateway/oauth2/token_manager_client.h"
 
 namespace popgate::oauth2 {
-
-struct OAuth2TokenManager::ClientState {
-  OAuth2ClientConfig config;
-  std::unique_ptr<TokenEndpoint> endpoint;
-  SecretString refresh_token;
-  bool reload_refresh_token = false;  // re-read the file first: `popgate oauth login` may have run
-  SecretString access_token;
-  uint64_t fresh_until_ms = 0;  // use access_token until then (its expiry minus the margin)
-  bool refreshing = false;
-  uint64_t backoff_ms = 0;
-  uint64_t backoff_until_ms = 0;
-  std::string last_failure;
-  uint64_t next_id = 1;
-  std::map<uint64_t, Done> waiters;
-};
 
 // A fetch's handle: destroying it forgets the waiter, so its callback never runs.
 class OAuth2TokenManager::Handle final : public PendingFetch {
@@ -52,10 +40,6 @@ class DeferredError final : public PendingFetch {
   io::Liveness alive_;  // goes with the handle: then the error is never delivered
 };
 
-std::string login_hint(const std::string& client) {
-  return "run `popgate oauth login " + client + "`";
-}
-
 }  // namespace
 
 OAuth2TokenManager::OAuth2TokenManager(io::Loop& loop, OAuth2Config config,
@@ -71,6 +55,7 @@ OAuth2TokenManager::OAuth2TokenManager(io::Loop& loop, OAuth2Config config,
     std::optional<io::HttpUrl> url = io::HttpUrl::parse(state->config.token_endpoint);
     state->endpoint = std::make_unique<TokenEndpoint>(loop_, url.value_or(io::HttpUrl{}), tls_,
                                                       std::move(auth), options_.request_timeout_ms);
+    state->poll_timer = std::make_unique<io::Timer>(loop_);
     clients_.emplace(name, std::move(state));
   }
 }
@@ -83,8 +68,22 @@ uint64_t OAuth2TokenManager::now_ms() const {
   return options_.now_ms ? options_.now_ms() : loop_.now_ms();
 }
 
+uint64_t OAuth2TokenManager::unix_ms() const {
+  if (options_.unix_ms) return options_.unix_ms();
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
 bool OAuth2TokenManager::has_client(std::string_view name) const {
   return clients_.find(name) != clients_.end();
+}
+
+bool OAuth2TokenManager::refreshes_tokens() const {
+  for (const auto& [name, state] : clients_) {
+    if (state->config.grant == Grant::RefreshToken) return true;
+  }
+  return false;
 }
 
 Status OAuth2TokenManager::load_refresh_tokens() {
@@ -143,6 +142,7 @@ PendingFetchPtr OAuth2TokenManager::fetch(const std::string& client, Done done) 
 void OAuth2TokenManager::start_refresh(const std::shared_ptr<ClientState>& state) {
   state->refreshing = true;
   ++refreshes_started_;
+  if (shared_ && state->config.grant == Grant::RefreshToken) return shared_refresh(*state);
   ClientState* raw = state.get();  // the endpoint (owned by the state) never calls back after it is gone
   auto on_answer = [this, raw](Result<TokenResponse> result) {
     // finish_refresh may answer a waiter that drops the last other reference: keep the state.
@@ -196,30 +196,51 @@ void OAuth2TokenManager::start_refresh(const std::shared_ptr<ClientState>& state
 void OAuth2TokenManager::finish_refresh(const std::shared_ptr<ClientState>& state,
                                         Result<TokenResponse> result) {
   ClientState& client = *state;
+  if (refresh_failed(client, result)) return;
+  TokenSet& tokens = *result.value().tokens;
+  keep_access_token(client, tokens);
+  if (!tokens.refresh_token.empty() && tokens.refresh_token.reveal() != client.refresh_token.reveal() &&
+      store_ && client.config.grant == Grant::RefreshToken) {
+    // Rotation (RFC 6749 §6, RFC 9700 §4.14.2): the old token may be dead already; keep the new one.
+    client.refresh_token = tokens.refresh_token;
+    store_->save(client.config.name, std::move(tokens.refresh_token),
+                 [name = client.config.name](Status saved) {
+                   if (!saved) {
+                     log::Line(log::Level::Error, "oauth_token_store_failed")
+                         .field("client", name)
+                         .field("reason", saved.error().detail);
+                   }
+                 });
+  }
+  succeed(client, true);
+}
+
+bool OAuth2TokenManager::refresh_failed(ClientState& client, const Result<TokenResponse>& result) {
   const std::string& name = client.config.name;
   if (!result) {
     fail(client, make_error(ErrorKind::Temporary, "token endpoint: " + result.error().detail), false);
-    return;
+    return true;
   }
-  TokenResponse& response = result.value();
-  if (!response.tokens) {
-    if (response.error == TokenErrorCode::InvalidGrant) {
-      client.reload_refresh_token = true;
-      fail(client,
-           make_error(ErrorKind::Temporary,
-                      "refresh token revoked or expired for " + name + "; " + login_hint(name) +
-                          (response.description.empty() ? "" : " (" + response.description + ")")),
-           true);
-      return;
-    }
+  const TokenResponse& response = result.value();
+  if (response.tokens) return false;
+  if (response.error == TokenErrorCode::InvalidGrant) {
+    client.reload_refresh_token = true;
     fail(client,
          make_error(ErrorKind::Temporary,
-                    "token endpoint refused: " + response.error_name +
+                    "refresh token revoked or expired for " + name + "; " + login_hint(name) +
                         (response.description.empty() ? "" : " (" + response.description + ")")),
-         false);
-    return;
+         true);
+    return true;
   }
-  TokenSet& tokens = *response.tokens;
+  fail(client,
+       make_error(ErrorKind::Temporary,
+                  "token endpoint refused: " + response.error_name +
+                      (response.description.empty() ? "" : " (" + response.description + ")")),
+       false);
+  return true;
+}
+
+void OAuth2TokenManager::keep_access_token(ClientState& client, TokenSet& tokens) {
   const uint64_t lifetime_ms =
       tokens.expires_in_s ? *tokens.expires_in_s * 1000 : options_.default_lifetime_ms;
   // A short-lived token is still used for half its life rather than refreshed for every login.
@@ -227,26 +248,19 @@ void OAuth2TokenManager::finish_refresh(const std::shared_ptr<ClientState>& stat
       lifetime_ms > options_.expiry_margin_ms ? lifetime_ms - options_.expiry_margin_ms : 0, lifetime_ms / 2);
   client.access_token = std::move(tokens.access_token);
   client.fresh_until_ms = now_ms() + usable_ms;
+  client.expires_ms = now_ms() + lifetime_ms;
+}
+
+void OAuth2TokenManager::succeed(ClientState& client, bool refreshed) {
   client.refreshing = false;
   client.backoff_ms = 0;
   client.backoff_until_ms = 0;
+  client.wait_until_ms = 0;
   client.last_failure.clear();
-  if (!tokens.refresh_token.empty() && tokens.refresh_token.reveal() != client.refresh_token.reveal() &&
-      store_ && client.config.grant == Grant::RefreshToken) {
-    // Rotation (RFC 6749 §6, RFC 9700 §4.14.2): the old token may be dead already; keep the new one.
-    client.refresh_token = tokens.refresh_token;
-    store_->save(name, std::move(tokens.refresh_token), [name](Status saved) {
-      if (!saved) {
-        log::Line(log::Level::Error, "oauth_token_store_failed")
-            .field("client", name)
-            .field("reason", saved.error().detail);
-      }
-    });
-  }
-  if (metrics_) metrics_->oauth_token_refresh(OAuthRefreshResult::Ok);
-  log::Line(log::Level::Debug, "oauth_token_refreshed")
-      .field("client", name)
-      .field("expires_in_s", lifetime_ms / 1000);
+  if (metrics_ && refreshed) metrics_->oauth_token_refresh(OAuthRefreshResult::Ok);
+  log::Line(log::Level::Debug, refreshed ? "oauth_token_refreshed" : "oauth_token_adopted")
+      .field("client", client.config.name)
+      .field("expires_in_s", (client.expires_ms - std::min(client.expires_ms, now_ms())) / 1000);
   answer(client, client.next_id - 1, Result<SecretString>(client.access_token));
 }
 
@@ -254,6 +268,8 @@ void OAuth2TokenManager::fail(ClientState& state, Error error, bool revoked) {
   state.refreshing = false;
   state.access_token.wipe();
   state.fresh_until_ms = 0;
+  state.expires_ms = 0;
+  state.wait_until_ms = 0;
   state.backoff_ms = state.backoff_ms == 0 ? options_.min_backoff_ms
                                            : std::min(state.backoff_ms * 2, options_.max_backoff_ms);
   state.backoff_until_ms = now_ms() + state.backoff_ms;

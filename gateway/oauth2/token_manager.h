@@ -2,6 +2,10 @@
 // shortly before they expire; one refresh in flight per client while every other fetch waits for
 // it (single flight); rotated refresh tokens persisted through the TokenStore; a failed refresh
 // backs off so a dead identity provider is not hammered by every login.
+//
+// With a shared state store (share_through), refresh-token clients refresh once for every
+// replica: under the store's lease, from the refresh token the store holds, the outcome stored by
+// compare-and-set (shared_tokens.h); the token_dir file is only imported, when the store has none.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
 #include "gateway/oauth2/oauth2_config.h"
+#include "gateway/oauth2/shared_tokens.h"
 #include "gateway/oauth2/token_endpoint.h"
 #include "gateway/oauth2/token_store.h"
 
@@ -32,7 +37,11 @@ struct TokenManagerOptions {
   uint64_t min_backoff_ms = 1'000;         // after a failed refresh; doubles up to the max
   uint64_t max_backoff_ms = 60'000;
   uint64_t request_timeout_ms = 30'000;
-  std::function<uint64_t()> now_ms;  // monotonic milliseconds; the loop's clock when empty
+  std::function<uint64_t()> now_ms;   // monotonic milliseconds; the loop's clock when empty
+  std::function<uint64_t()> unix_ms;  // the wall clock, in which replicas share expiry times
+  // Another replica holds the refresh lease: look again this often, for at most this long.
+  uint64_t shared_poll_ms = 200;
+  uint64_t shared_wait_ms = 45'000;
 };
 
 class OAuth2TokenManager {
@@ -52,6 +61,11 @@ class OAuth2TokenManager {
   Status load_refresh_tokens();
 
   bool has_client(std::string_view name) const;
+  // Some client has a refresh token to keep (grant refresh_token).
+  bool refreshes_tokens() const;
+  // Refresh-token clients keep their tokens in `shared` from now on (null: in this process and
+  // token_dir). It outlives the manager, or is unset first.
+  void share_through(SharedTokens* shared) { shared_ = shared; }
 
   // An access token for `client`: the cached one, or one from a refresh (shared by every fetch
   // that arrives while it runs). `done` runs once, later, unless the handle is destroyed first.
@@ -68,9 +82,29 @@ class OAuth2TokenManager {
   class Handle;
 
   uint64_t now_ms() const;
+  uint64_t unix_ms() const;
   void start_refresh(const std::shared_ptr<ClientState>& state);
   void finish_refresh(const std::shared_ptr<ClientState>& state, Result<TokenResponse> result);
+  // A refused or failed refresh, handled (fail): true. false: `result` holds tokens.
+  bool refresh_failed(ClientState& state, const Result<TokenResponse>& result);
+  // The new access token, and how long it is fresh and valid.
+  void keep_access_token(ClientState& state, TokenSet& tokens);
+  // Every waiter gets the access token; backoff and waiting forgotten. `refreshed`: it came from
+  // the identity provider just now (not from another replica).
+  void succeed(ClientState& state, bool refreshed);
   void fail(ClientState& state, Error error, bool revoked);
+
+  // The refresh for every replica (token_manager_shared.cc).
+  void shared_refresh(ClientState& state);
+  void shared_read(ClientState& state);
+  void shared_locked(ClientState& state, SharedTokens::Read read);
+  void shared_refreshed(ClientState& state, std::string version, SecretString presented, bool imported,
+                        Result<TokenResponse> result);
+  // Another replica fresh from the identity provider: its access token is as good as ours.
+  bool adopt(ClientState& state, const SharedTokens::Read& read);
+  void wait_for_other_replica(ClientState& state);
+  void shared_unreachable(ClientState& state, const Error& error);
+  StoredTokens held_tokens(const ClientState& state) const;
   // Answers the waiters registered up to `last_id`, one at a time (a callback may cancel others).
   static void answer(ClientState& state, uint64_t last_id, const Result<SecretString>& result);
 
@@ -79,6 +113,7 @@ class OAuth2TokenManager {
   Metrics* metrics_;
   TokenManagerOptions options_;
   std::unique_ptr<TokenStore> store_;
+  SharedTokens* shared_ = nullptr;
   std::map<std::string, std::shared_ptr<ClientState>, std::less<>> clients_;
   io::Liveness alive_;
   uint64_t refreshes_started_ = 0;

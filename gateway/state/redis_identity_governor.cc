@@ -1,13 +1,11 @@
 // Identity places and backoffs in Redis: a sorted set of leased tokens and an expiring key.
 #include "gateway/state/redis_identity_governor.h"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <utility>
 
 #include "gateway/io/timer.h"
-#include "protocol/common/hex.h"
+#include "gateway/state/lease_scripts.h"
 
 namespace popgate {
 namespace {
@@ -51,12 +49,6 @@ end
 return 1
 )lua");
   return script;
-}
-
-std::string random_token() {
-  uint8_t random[16];
-  RAND_bytes(random, sizeof random);
-  return lower_hex(random);
 }
 
 void ignore_reply(Result<io::RedisReply>) {}
@@ -122,7 +114,7 @@ SharedIdentityGovernor::PendingAdmissionPtr RedisIdentityGovernor::admit(
     const std::string& identity, const UpstreamGovernorSettings& settings, Admitted done) {
   auto pending = std::make_unique<Pending>();
   const std::string places = key_prefix_ + identity + ":sessions";
-  std::string token = random_token();
+  std::string token = lease_owner_token();
   const uint64_t began = io::monotonic_ns();
   store_.eval(
       admit_script(), {places, key_prefix_ + identity + ":backoff"},

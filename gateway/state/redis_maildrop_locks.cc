@@ -1,13 +1,11 @@
 // Maildrop leases in Redis: taken with SET NX PX, renewed and given back by compare-and-set scripts.
 #include "gateway/state/redis_maildrop_locks.h"
 
-#include <openssl/rand.h>
-
 #include <utility>
 
 #include "gateway/io/timer.h"
 #include "gateway/log.h"
-#include "protocol/common/hex.h"
+#include "gateway/state/lease_scripts.h"
 
 namespace popgate {
 namespace {
@@ -27,23 +25,6 @@ end
 return 0
 )lua");
   return script;
-}
-
-// Deletes the lease only if it is still ours: one that ran out and was taken by another session
-// stays theirs.
-const io::RedisScript& release_script() {
-  static const io::RedisScript script(R"lua(if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-)lua");
-  return script;
-}
-
-std::string owner_token(const std::string& prefix) {
-  uint8_t random[16];
-  RAND_bytes(random, sizeof random);
-  return prefix + lower_hex(random);
 }
 
 StoreError store_error_of(const Error& error) {
@@ -74,7 +55,7 @@ class RedisMaildropLockTable::Lease final : public MaildropLock {
   ~Lease() override {
     // The table (and its connection) gone: the lease runs out on its own.
     if (!table_alive_) return;
-    table_.store_.eval(release_script(), {key_}, {owner_}, ignore_reply);
+    table_.store_.eval(release_lease_script(), {key_}, {owner_}, ignore_reply);
   }
 
  private:
@@ -158,7 +139,7 @@ PendingMaildropLockPtr RedisMaildropLockTable::acquire(const std::string& key, D
     return pending;
   }
   std::string store_key = settings_.key_prefix + key;
-  std::string owner = owner_token(settings_.owner_prefix);
+  std::string owner = lease_owner_token(settings_.owner_prefix);
   const uint64_t began = io::monotonic_ns();
   std::vector<std::string> command = {"SET", store_key, owner,
                                       "NX",  "PX",      std::to_string(settings_.lease_ms)};
@@ -170,7 +151,7 @@ PendingMaildropLockPtr RedisMaildropLockTable::acquire(const std::string& key, D
     const bool granted = reply && reply.value().is_ok();
     if (!alive) {
       // Nobody is left to hold it.
-      if (granted) store_.eval(release_script(), {store_key}, {owner}, ignore_reply);
+      if (granted) store_.eval(release_lease_script(), {store_key}, {owner}, ignore_reply);
       return;
     }
     if (granted) return done(MaildropLockPtr(std::make_unique<Lease>(*this, local, store_key, owner)));

@@ -11,6 +11,7 @@
 #include "gateway/state/redis_identity_governor.h"
 #include "gateway/state/redis_login_failures.h"
 #include "gateway/state/redis_maildrop_locks.h"
+#include "gateway/state/redis_oauth_tokens.h"
 
 namespace popgate {
 
@@ -24,6 +25,10 @@ class LocalLoopStore final : public LoopStateStore {
  private:
   LocalMaildropLockTable locks_;
 };
+
+// Longer than one token request may take (TokenManagerOptions::request_timeout_ms, 30 s): the
+// lease must not run out under a refresh in flight.
+constexpr uint64_t kOAuthRefreshLeaseMs = 45'000;
 
 std::string host_name() {
   char name[256] = {};
@@ -47,6 +52,11 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
         identity_governor_(loop, connection_, owner.metrics_.state_store(),
                            owner.settings_.state_store_prefix + "identity:",
                            owner.settings_.maildrop_lease_ms, owner.settings_.state_store_failure) {
+    if (owner.seal_) {
+      oauth_tokens_.emplace(connection_, owner.metrics_.state_store(), *owner.seal_,
+                            owner.settings_.state_store_prefix + "oauth:", kOAuthRefreshLeaseMs,
+                            owner.owner_prefix_);
+    }
     connection_.set_state_listener([this](bool up, const std::string& reason) {
       if (up == up_) return;
       up_ = up;
@@ -59,6 +69,7 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
   MaildropLockTable& maildrop_locks() override { return locks_; }
   SharedLoginFailures* login_failures() override { return &login_failures_; }
   SharedIdentityGovernor* identity_governor() override { return &identity_governor_; }
+  oauth2::SharedTokens* oauth_tokens() override { return oauth_tokens_ ? &*oauth_tokens_ : nullptr; }
 
  private:
   StateStore& owner_;
@@ -67,6 +78,7 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
   RedisMaildropLockTable locks_;
   RedisLoginFailures login_failures_;
   RedisIdentityGovernor identity_governor_;
+  std::optional<RedisOAuthTokens> oauth_tokens_;  // with state_store_key_file only
 };
 
 Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Metrics& metrics) {
@@ -85,6 +97,12 @@ Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Met
     }
     password = SecretString(value);
   }
+  std::optional<TokenSeal> seal;
+  if (config.state_store.shared() && !config.state_store_key_file.empty()) {
+    auto read = TokenSeal::from_key_file(config.state_store_key_file);
+    if (!read) return make_error(ErrorKind::Permanent, "state-store-key-file: " + read.error().detail);
+    seal.emplace(std::move(read).value());
+  }
   std::shared_ptr<io::TlsClientContext> tls_context;
   if (config.state_store.tls) {
     auto context = io::TlsClientContext::create({config.state_store_ca, true});
@@ -92,16 +110,17 @@ Result<std::unique_ptr<StateStore>> StateStore::create(const Config& config, Met
     tls_context = std::move(context).value();
   }
   return std::unique_ptr<StateStore>(
-      new StateStore(config, metrics, std::move(password), std::move(tls_context)));
+      new StateStore(config, metrics, std::move(password), std::move(tls_context), std::move(seal)));
 }
 
 StateStore::StateStore(const Config& config, Metrics& metrics, SecretString password,
-                       std::shared_ptr<io::TlsClientContext> tls_context)
+                       std::shared_ptr<io::TlsClientContext> tls_context, std::optional<TokenSeal> seal)
     : settings_(config),
       url_(config.state_store),
       metrics_(metrics),
       password_(std::move(password)),
       tls_context_(std::move(tls_context)),
+      seal_(std::move(seal)),
       owner_prefix_(host_name() + ":") {
   metrics_.state_store().set_up(true);
 }

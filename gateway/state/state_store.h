@@ -12,6 +12,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "gateway/admin/metrics.h"
@@ -21,6 +22,8 @@
 #include "gateway/limits/auth_throttle.h"
 #include "gateway/limits/maildrop_lock.h"
 #include "gateway/limits/upstream_governor.h"
+#include "gateway/oauth2/shared_tokens.h"
+#include "gateway/state/token_seal.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
 
@@ -35,6 +38,8 @@ class LoopStateStore {
   virtual SharedLoginFailures* login_failures() { return nullptr; }
   // The upstream identities' backoff and session cap across replicas; null with the local store.
   virtual SharedIdentityGovernor* identity_governor() { return nullptr; }
+  // OAuth2 tokens sealed for every replica; null with the local store or without state_store_key_file.
+  virtual oauth2::SharedTokens* oauth_tokens() { return nullptr; }
 };
 using LoopStateStorePtr = std::unique_ptr<LoopStateStore>;
 
@@ -47,6 +52,8 @@ class StateStore {
   StateStore(const StateStore&) = delete;
   StateStore& operator=(const StateStore&) = delete;
 
+  // A key to seal OAuth2 tokens with was given (state_store_key_file).
+  bool seals_tokens() const { return seal_.has_value(); }
   // Any thread; the loop's own connection opens at once.
   LoopStateStorePtr for_loop(io::Loop& loop);
 
@@ -63,7 +70,7 @@ class StateStore {
  private:
   class RedisLoopStore;
   StateStore(const Config& config, Metrics& metrics, SecretString password,
-             std::shared_ptr<io::TlsClientContext> tls_context);
+             std::shared_ptr<io::TlsClientContext> tls_context, std::optional<TokenSeal> seal);
   // A loop's connection went down or came up (any thread).
   void connection_changed(bool up, const std::string& reason);
   // A loop's connection that was down is closed for good (the loop ends).
@@ -74,7 +81,8 @@ class StateStore {
   Metrics& metrics_;
   const SecretString password_;
   const std::shared_ptr<io::TlsClientContext> tls_context_;
-  const std::string owner_prefix_;  // host name: which replica holds a lease
+  const std::optional<TokenSeal> seal_;  // state_store_key_file's key, when one is set
+  const std::string owner_prefix_;       // host name: which replica holds a lease
   MaildropLocks process_locks_;
   std::atomic<int> down_connections_{0};
   mutable std::mutex reason_mutex_;

@@ -48,6 +48,7 @@ const std::map<std::string, std::string> kFamilies = {
     {"popgate_maildrop_lease_losses_total", "counter"},
     {"popgate_maildrop_lease_retakes_total", "counter"},
     {"popgate_maildrop_locks_local_only_total", "counter"},
+    {"popgate_oauth_shared_tokens_total", "counter"},
 };
 
 TEST(MetricsTest, EveryFamilyIsExportedWithItsTypeAndASample) {

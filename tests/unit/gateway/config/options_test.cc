@@ -200,6 +200,8 @@ const std::vector<ValueCase>& value_cases() {
        [](const Config& c) { return c.state_store_password_file == "/run/secrets/redis"; }, nullptr, ""},
       {"state-store-password-env", "state_store_password_env", "REDIS_PASSWORD",
        [](const Config& c) { return c.state_store_password_env == "REDIS_PASSWORD"; }, nullptr, ""},
+      {"state-store-key-file", "state_store_key_file", "/run/secrets/token-key",
+       [](const Config& c) { return c.state_store_key_file == "/run/secrets/token-key"; }, nullptr, ""},
       {"state-store-prefix", "state_store_prefix",
        "pg-eu:", [](const Config& c) { return c.state_store_prefix == "pg-eu:"; }, nullptr, ""},
       {"state-store-connect-timeout", "state_store_connect_timeout", "0.5",
