@@ -2,15 +2,18 @@
 #include "gateway/commands/oauth_login_command.h"
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
 
+#include "gateway/admin/metrics.h"
 #include "gateway/config/config.h"
 #include "gateway/io/loop.h"
 #include "gateway/io/tls_context.h"
 #include "gateway/oauth2/device_login.h"
 #include "gateway/oauth2/oauth2_config.h"
+#include "gateway/state/state_store.h"
 
 namespace popgate {
 namespace {
@@ -18,7 +21,8 @@ namespace {
 constexpr const char* kUsage =
     "Usage: popgate oauth login CLIENT [--config FILE] [--token-dir DIR] [--ca-file FILE]\n"
     "Runs the OAuth2 device authorization grant for the client CLIENT of the config file's\n"
-    "\"oauth2_clients\" and stores its refresh token in the token directory.\n";
+    "\"oauth2_clients\" and stores its refresh token in the token directory, or, when the config\n"
+    "file names a shared state store, sealed in the store for every replica.\n";
 
 std::optional<std::string> environment_value(const std::vector<std::string>& environment,
                                              std::string_view name) {
@@ -43,6 +47,27 @@ oauth2::OAuth2Config load_oauth2_part(const std::string& config_file, std::strin
       file_token_dir = it->get<std::string>();
   }
   return oauth2::parse_oauth2_config(clients_json, token_dir.empty() ? file_token_dir : token_dir);
+}
+
+// The server's own settings (the config file and POPGATE_* variables, as popgate reads them) when
+// they name a shared state store: null for the local one. Throws ConfigError.
+std::unique_ptr<StateStore> open_state_store(const std::string& config_file,
+                                             const std::vector<std::string>& environment, Metrics& metrics) {
+  if (config_file.empty() && !environment_value(environment, "POPGATE_STATE_STORE")) return nullptr;
+  std::vector<const char*> argv = {"popgate"};
+  if (!config_file.empty()) argv.insert(argv.end(), {"--config", config_file.c_str()});
+  // The upstream is the server's business, not this command's: any will do for the parse.
+  argv.insert(argv.end(), {"--upstream", "imap://127.0.0.1:1"});
+  Config server;
+  std::string ignored;
+  parse_command_line(static_cast<int>(argv.size()), argv.data(), environment, server, ignored);
+  if (!server.state_store.shared()) return nullptr;
+  if (server.state_store_key_file.empty()) {
+    throw ConfigError("state-store-key-file: required to keep OAuth2 tokens in the state store");
+  }
+  auto state = StateStore::create(server, metrics);
+  if (!state) throw ConfigError(state.error().detail);
+  return std::move(state).value();
 }
 
 }  // namespace
@@ -103,7 +128,16 @@ int run_oauth_command(int argc, const char* const* argv, const std::vector<std::
         << (config_file.empty() ? " (give --config FILE)" : "") << "\n";
     return 2;
   }
-  if (config.token_dir.empty()) {
+  // With a shared state store in the server's settings, the token goes there, for every replica.
+  Metrics metrics;
+  std::unique_ptr<StateStore> state;
+  try {
+    state = open_state_store(config_file, environment, metrics);
+  } catch (const ConfigError& error) {
+    err << "popgate: " << error.what() << "\n";
+    return 2;
+  }
+  if (config.token_dir.empty() && !state) {
     err << "popgate: no token directory (token_dir in the config file, or --token-dir)\n";
     return 2;
   }
@@ -113,7 +147,9 @@ int run_oauth_command(int argc, const char* const* argv, const std::vector<std::
     return 2;
   }
   io::Loop loop;
+  LoopStateStorePtr loop_state = state ? state->for_loop(loop) : nullptr;
   oauth2::DeviceLogin login(loop, client->second, config.token_dir, std::move(tls).value(), out);
+  if (loop_state) login.keep_in(loop_state->oauth_tokens());
   int status = 1;
   login.start([&](Status done) {
     if (done) {

@@ -87,6 +87,17 @@ void DeviceLogin::poll() {
                                  "the token endpoint issued no refresh token (Microsoft needs the scope "
                                  "offline_access; Google issues one for the device flow)"));
       }
+      if (shared_) {
+        StoredTokens tokens;
+        tokens.refresh_token = std::move(response.tokens->refresh_token);
+        return shared_->overwrite(client_.name, tokens, [this](Result<bool> stored) {
+          if (!stored)
+            return finish(make_error(ErrorKind::Temporary, "the state store: " + stored.error().detail));
+          out_ << "Refresh token stored in the state store, sealed; every replica uses it from its next "
+                  "refresh\n";
+          finish(Ok{});
+        });
+      }
       return store_.save(client_.name, std::move(response.tokens->refresh_token), [this](Status saved) {
         if (!saved) return finish(saved);
         out_ << "Refresh token stored in " << token_file_path(store_.dir(), client_.name) << "\n";

@@ -14,6 +14,7 @@
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_context.h"
 #include "gateway/oauth2/oauth2_config.h"
+#include "gateway/oauth2/shared_tokens.h"
 #include "gateway/oauth2/token_endpoint.h"
 #include "gateway/oauth2/token_store.h"
 
@@ -41,6 +42,9 @@ class DeviceLogin {
   // Errors: Permanent (no device endpoint, refused, denied, expired, no refresh token issued),
   // Temporary (the endpoint unreachable, the token not stored).
   void start(Done done);
+  // Store the refresh token in a shared state store instead of the token directory (it outlives
+  // this object): a new grant replaces what every replica uses.
+  void keep_in(SharedTokens* shared) { shared_ = shared; }
 
   // For tests: the polling interval now, in seconds (after slow_down).
   uint64_t interval_s() const { return interval_s_; }
@@ -57,6 +61,7 @@ class DeviceLogin {
   std::unique_ptr<TokenEndpoint> device_endpoint_;
   std::unique_ptr<TokenEndpoint> token_endpoint_;
   TokenStore store_;
+  SharedTokens* shared_ = nullptr;
   io::Timer timer_;
   SecretString device_code_;
   uint64_t interval_s_ = 5;
