@@ -217,6 +217,29 @@ TEST_F(SharedState, WithTheStoreGoneFailureClosedAnswersSysTemp) {
   EXPECT_NE(admin_status(popgate_->admin_port(), "/readyz").find(" 200 "), std::string::npos);
 }
 
+// Whichever failure mode: it decides logins, never a session already in TRANSACTION.
+TEST_F(SharedState, TheStoreKilledMidSessionThenRestartedCostsTheSessionNothing) {
+  size_t left = 3;
+  for (const char* mode : {"open", "closed"}) {
+    SCOPED_TRACE(mode);
+    start_replicas({"--state-store-failure", mode, "--maildrop-lease", "1"});
+    auto session = popgate_login();
+    ASSERT_EQ(session->command("DELE 1").substr(0, 3), "+OK");
+    redis_->kill();
+    std::this_thread::sleep_for(1500ms);  // renewals fail meanwhile
+    EXPECT_TRUE(healthz(popgate_->admin_port()));
+    EXPECT_EQ(session->command("NOOP").substr(0, 3), "+OK");
+    redis_->restart();
+    ASSERT_EQ(session->command("QUIT").substr(0, 3), "+OK");
+    EXPECT_EQ(imap_uids().size(), --left) << "exactly the one marked is gone";
+    // After the restart the leases are taken again, and logins on either replica work.
+    EXPECT_EQ(login_once_not(replica_b_->port(), "-ERR [SYS/TEMP]", 15s).substr(0, 3), "+OK");
+    session.reset();
+    popgate_.reset();
+    replica_b_.reset();
+  }
+}
+
 TEST_F(SharedState, AStalledStoreCostsALoginAtMostItsTimeout) {
   start_replicas({"--state-store-timeout", "0.5", "--state-store-connect-timeout", "0.5"});
   redis_->pause();
