@@ -40,6 +40,7 @@ struct MessageInfo {
 struct Snapshot {
   std::string mailbox_key;            // upstream + user, for the exclusive maildrop lock
   std::vector<MessageInfo> messages;  // POP3 message n is messages[n-1]
+  uint64_t too_large = 0;             // messages left out by SnapshotFilter::max_message_size
 };
 
 // Receives a message body as the upstream delivers it.
@@ -58,6 +59,18 @@ enum class DeleteMode {
   Expunge,  // remove them
   Keep,     // leave them (flag \Seen when mark_seen is on)
   Move,     // move them to another mailbox (a Trash)
+  Seen,     // flag them \Seen and leave them: with only_unseen, each message once
+};
+
+// What a device sees of the mailbox (README, "Device policies"). The upstream applies the filters
+// when the snapshot is taken (IMAP SEARCH, JMAP Email/query), so nothing is fetched to be thrown
+// away. Numbering is 1..n over what they leave, in mailbox order, frozen for the session.
+struct SnapshotFilter {
+  bool only_unseen = false;       // messages without \Seen ($seen)
+  uint64_t max_age_days = 0;      // received in the last N days (internal date, receivedAt); 0: any
+  uint64_t max_messages = 0;      // the newest N of what the other filters leave; 0: all
+  uint64_t max_message_size = 0;  // larger messages are left out (and counted); 0: any size
+  bool searches() const { return only_unseen || max_age_days > 0; }
 };
 
 // What the operator chose for the served mailbox and the upstream's pace: the same for every
@@ -67,6 +80,7 @@ struct MailboxPolicy {
   DeleteMode delete_mode = DeleteMode::Expunge;
   std::string move_target;       // DeleteMode::Move: where the deleted messages go
   bool mark_seen = false;        // RETR flags the message \Seen ($seen) upstream
+  SnapshotFilter filter;
   uint64_t timeout_ms = 60'000;  // connecting, and each response
   uint64_t tls_handshake_timeout_ms = 10'000;
 };

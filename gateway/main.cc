@@ -79,6 +79,8 @@ const char* delete_mode_name(popgate::DeleteMode mode) {
       return "keep";
     case popgate::DeleteMode::Move:
       return "move";
+    case popgate::DeleteMode::Seen:
+      return "seen";
   }
   return "expunge";
 }

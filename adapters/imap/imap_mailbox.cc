@@ -452,6 +452,8 @@ void ImapMailbox::commit(std::vector<MessageInfo> deleted, Done done) {
   switch (settings_.policy.delete_mode) {
     case DeleteMode::Keep:
       if (!settings_.policy.mark_seen) return defer_done(std::move(done), Ok{});
+      [[fallthrough]];
+    case DeleteMode::Seen:
       for (const auto& set : sets) commands.push_back(builder.uid_store(set, "+FLAGS.SILENT (\\Seen)"));
       return run_sequence(std::move(commands), std::move(done));
     case DeleteMode::Move:

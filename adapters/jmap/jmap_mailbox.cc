@@ -350,6 +350,7 @@ void JmapMailbox::commit_batch(std::shared_ptr<CommitState> state) {
       body = jmap::destroy_request(session_.account_id, batch);
       break;
     case DeleteMode::Keep:
+    case DeleteMode::Seen:
       body = jmap::set_seen_request(session_.account_id, batch);
       break;
     case DeleteMode::Move:

@@ -36,11 +36,13 @@ void set_delete_mode(Config& config, std::string_view name, std::string_view tex
     config.delete_mode = DeleteMode::Expunge;
   } else if (text == "keep") {
     config.delete_mode = DeleteMode::Keep;
+  } else if (text == "seen") {
+    config.delete_mode = DeleteMode::Seen;
   } else if (text.starts_with("move:") && text.size() > 5) {
     config.delete_mode = DeleteMode::Move;
     config.move_target = std::string(text.substr(5));
   } else {
-    throw ConfigError(std::string(name) + ": expected expunge, keep or move:MAILBOX, got '" +
+    throw ConfigError(std::string(name) + ": expected expunge, keep, seen or move:MAILBOX, got '" +
                       std::string(text) + "'");
   }
 }
@@ -111,9 +113,17 @@ constinit const Option kOptions[] = {
     {"mailbox", "mailbox", Text{&Config::mailbox, Empty::Refused},
      "NAME       upstream mailbox to serve (default INBOX)"},
     {"delete-mode", "delete_mode", Custom{set_delete_mode},
-     "MODE       expunge (default), keep or move:MAILBOX"},
+     "MODE       expunge (default), keep, seen (flag \\Seen, delete nothing) or move:MAILBOX"},
     {"mark-seen", "mark_seen", Flag{&Config::mark_seen},
      "           RETR sets \\Seen upstream (default: flags untouched)"},
+    {"only-unseen", "only_unseen", Flag{&Config::only_unseen},
+     "           list only messages without \\Seen"},
+    {"max-age-days", "max_age_days", Count{&Config::max_age_days, 0, 36'500},
+     "DAYS       list only messages received in the last DAYS days (default 0: any age)"},
+    {"max-messages", "max_messages", Count{&Config::max_messages, 0, 10'000'000},
+     "N          list only the newest N of what the other filters leave (default 0: all)"},
+    {"max-message-size", "max_message_size", Count{&Config::max_message_size, 0, 1ull << 40},
+     "BYTES      leave larger messages out of the listing (default 0: any size)"},
     {"idle-timeout", "idle_timeout", Seconds{&Config::idle_timeout_ms},
      "SECONDS    autologout after inactivity (default 600)"},
     {"auth-failure-delay", "auth_failure_delay", Seconds{&Config::auth_failure_delay_ms},
@@ -288,8 +298,9 @@ void check_route_match(const std::string& match, const std::string& where) {
 }
 
 // The settings a route may set (the rest are the process's).
-constexpr std::string_view kRouteFields[] = {"upstream", "upstream_ca", "upstream_insecure",
-                                             "mailbox",  "delete_mode", "mark_seen"};
+constexpr std::string_view kRouteFields[] = {"upstream",     "upstream_ca",  "upstream_insecure", "mailbox",
+                                             "delete_mode",  "mark_seen",    "only_unseen",       "max_age_days",
+                                             "max_messages", "max_message_size"};
 
 std::vector<RouteConfig> parse_routes(const nlohmann::json& routes, const Config& base) {
   std::vector<RouteConfig> parsed;
@@ -328,8 +339,8 @@ std::vector<RouteConfig> parse_routes(const nlohmann::json& routes, const Config
         if (!value.is_boolean()) throw ConfigError(field + " must be true or false");
         option->set(settings, value.get<bool>());
       } else {
-        if (!value.is_string()) throw ConfigError(field + " must be a string");
-        option->set(settings, field, value.get<std::string>());
+        if (!value.is_string() && !value.is_number()) throw ConfigError(field + " must be a string or a number");
+        option->set(settings, field, value.is_string() ? value.get<std::string>() : value.dump());
       }
     }
     if (settings.upstream.kind() == UpstreamScheme::Imaps && settings.upstream.tls_none) {

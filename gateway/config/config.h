@@ -61,6 +61,10 @@ struct RouteConfig {
   DeleteMode delete_mode = DeleteMode::Expunge;
   std::string move_target;
   bool mark_seen = false;
+  bool only_unseen = false;
+  uint64_t max_age_days = 0;
+  uint64_t max_messages = 0;
+  uint64_t max_message_size = 0;
 };
 
 // The settings a routing rule may override, copied between a Config and a RouteConfig (both
@@ -74,6 +78,10 @@ void copy_route_settings(const From& from, To& to) {
   to.delete_mode = from.delete_mode;
   to.move_target = from.move_target;
   to.mark_seen = from.mark_seen;
+  to.only_unseen = from.only_unseen;
+  to.max_age_days = from.max_age_days;
+  to.max_messages = from.max_messages;
+  to.max_message_size = from.max_message_size;
 }
 
 struct Config {
@@ -90,6 +98,11 @@ struct Config {
   DeleteMode delete_mode = DeleteMode::Expunge;
   std::string move_target;             // for DeleteMode::Move
   bool mark_seen = false;              // RETR sets \Seen upstream
+  // What a device sees (adapters/mailbox.h, SnapshotFilter); 0 / false: everything.
+  bool only_unseen = false;
+  uint64_t max_age_days = 0;
+  uint64_t max_messages = 0;
+  uint64_t max_message_size = 0;
   uint64_t idle_timeout_ms = 600'000;  // RFC 1939 §3: at least 10 minutes
   uint64_t auth_failure_delay_ms = 2'000;
   uint64_t upstream_timeout_ms = 60'000;  // connect, and each upstream response

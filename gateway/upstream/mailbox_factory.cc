@@ -14,6 +14,10 @@ MailboxPolicy mailbox_policy(const Config& config) {
   policy.delete_mode = config.delete_mode;
   policy.move_target = config.move_target;
   policy.mark_seen = config.mark_seen;
+  policy.filter.only_unseen = config.only_unseen;
+  policy.filter.max_age_days = config.max_age_days;
+  policy.filter.max_messages = config.max_messages;
+  policy.filter.max_message_size = config.max_message_size;
   policy.timeout_ms = config.upstream_timeout_ms;
   policy.tls_handshake_timeout_ms = config.tls_handshake_timeout_ms;
   return policy;
