@@ -2,8 +2,10 @@
 #include "adapters/imap/imap_mailbox.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
+#include "adapters/imap/imap_snapshot.h"
 #include "gateway/io/socket_address.h"
 #include "gateway/io/tls_transport.h"
 #include "gateway/log.h"
@@ -243,9 +245,47 @@ void ImapMailbox::take_snapshot() {
   snapshot_.mailbox_key =
       mailbox_key("imap", settings_.host, settings_.port, credentials_.user, settings_.policy.mailbox);
   if (exists_ == 0) return finish_open(std::move(snapshot_));
+  const SnapshotFilter& filter = settings_.policy.filter;
+  if (!filter.searches()) return list_messages({"1:*"});
+  // The upstream picks the messages (RFC 3501 §6.4.4); only theirs are listed.
+  auto found = std::make_shared<std::vector<uint32_t>>();
+  CommandObserver observer;
+  observer.on_untagged = [this, found](const imap::Response& response) {
+    if (response.name != "SEARCH") return note_untagged(response);
+    std::vector<uint32_t> uids = imap::search_uids(response);
+    found->insert(found->end(), uids.begin(), uids.end());
+  };
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  connection_->run(
+      connection_->builder().uid_search(snapshot_search_criteria(filter, now_s)), std::move(observer),
+      [this, found](Result<imap::Response> result) {
+        if (!result) return finish_open(result.error());
+        if (result.value().status != imap::StatusKind::Ok) {
+          return finish_open(make_error(ErrorKind::Temporary, "SEARCH failed: " + describe(result.value())));
+        }
+        std::sort(found->begin(), found->end());
+        found->erase(std::unique(found->begin(), found->end()), found->end());
+        if (found->empty()) return finish_open(std::move(snapshot_));
+        list_messages(imap::make_uid_sets(*found));
+      });
+}
+
+void ImapMailbox::list_messages(std::vector<std::string> uid_sets) {
   auto uids_and_sizes = std::make_shared<std::vector<std::pair<uint32_t, uint64_t>>>();
   // EXISTS is the peer's word: reserve no more than a sane mailbox, grow past it if real.
   uids_and_sizes->reserve(std::min<uint64_t>(exists_, 100'000));
+  auto sets = std::make_shared<std::vector<std::string>>(std::move(uid_sets));
+  list_next(sets, 0, uids_and_sizes);
+}
+
+void ImapMailbox::list_next(std::shared_ptr<std::vector<std::string>> sets, size_t next,
+                            std::shared_ptr<std::vector<std::pair<uint32_t, uint64_t>>> uids_and_sizes) {
+  if (next == sets->size()) {
+    fill_snapshot(std::move(*uids_and_sizes), uidvalidity_, settings_.policy.filter, snapshot_);
+    return finish_open(std::move(snapshot_));
+  }
   CommandObserver observer;
   observer.on_untagged = [this, uids_and_sizes](const imap::Response& response) {
     if (response.name != "FETCH") return note_untagged(response);
@@ -254,24 +294,13 @@ void ImapMailbox::take_snapshot() {
       uids_and_sizes->emplace_back(entry->uid, entry->size);
   };
   connection_->run(
-      connection_->builder().uid_fetch("1:*", "(UID RFC822.SIZE)"), std::move(observer),
-      [this, uids_and_sizes](Result<imap::Response> result) {
+      connection_->builder().uid_fetch((*sets)[next], "(UID RFC822.SIZE)"), std::move(observer),
+      [this, sets, next, uids_and_sizes](Result<imap::Response> result) {
         if (!result) return finish_open(result.error());
         if (result.value().status != imap::StatusKind::Ok) {
           return finish_open(make_error(ErrorKind::Temporary, "listing failed: " + describe(result.value())));
         }
-        // UID order is mailbox order (RFC 3501 §2.3.1.1), whatever order the FETCHes came in.
-        auto& list = *uids_and_sizes;
-        std::sort(list.begin(), list.end());
-        list.erase(std::unique(list.begin(), list.end(),
-                               [](const auto& a, const auto& b) { return a.first == b.first; }),
-                   list.end());
-        snapshot_.messages.reserve(list.size());
-        for (const auto& [uid, size] : list) {
-          snapshot_.messages.push_back(
-              MessageInfo{std::to_string(uid), size, make_imap_uidl(uid, uidvalidity_)});
-        }
-        finish_open(std::move(snapshot_));
+        list_next(sets, next + 1, uids_and_sizes);
       });
 }
 

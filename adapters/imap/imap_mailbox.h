@@ -64,6 +64,10 @@ class ImapMailbox final : public MailboxBase {
   void after_login();
   void select_mailbox();
   void take_snapshot();
+  // UID FETCH (UID RFC822.SIZE) of each set in turn, then the snapshot (imap_snapshot.h).
+  void list_messages(std::vector<std::string> uid_sets);
+  void list_next(std::shared_ptr<std::vector<std::string>> sets, size_t next,
+                 std::shared_ptr<std::vector<std::pair<uint32_t, uint64_t>>> uids_and_sizes);
   void forget_login_secrets(bool opened) override;
 
   void fetch_next_chunk();

@@ -268,6 +268,13 @@ void LoginFlow::on_locked(MaildropLockPtr lock) {
       .field("upstream", mailbox_->kind())
       .field("upstream_reused", reused_upstream_)
       .field("messages", static_cast<uint64_t>(snapshot_.messages.size()));
+  if (snapshot_.too_large > 0) {
+    // Once per session: the device will never see these, and nobody else may notice.
+    log::Line(log::Level::Warn, "messages_too_large")
+        .field("session", session_id_)
+        .field("user", user_)
+        .field("hidden", snapshot_.too_large);
+  }
   finish(OpenedMailbox{std::move(mailbox_), upstream_metrics_, std::move(connection_), std::move(slot_),
                        mailbox_source_, std::move(park_key_), std::move(lock), std::move(snapshot_)});
 }

@@ -1,6 +1,7 @@
 // ImapCommandBuilder: tagged IMAP commands with their arguments quoted for the wire.
 #include "protocol/imap/imap_command_builder.h"
 
+#include <ctime>
 #include <string>
 #include <utility>
 
@@ -428,6 +429,16 @@ std::string encode_modified_utf7(std::string_view utf8) {
   }
   flush();
   return out;
+}
+
+std::string search_date(int64_t unix_seconds) {
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const time_t when = static_cast<time_t>(unix_seconds);
+  struct tm day = {};
+  gmtime_r(&when, &day);
+  return str_cat(std::to_string(day.tm_mday), "-", kMonths[day.tm_mon], "-",
+                 std::to_string(day.tm_year + 1900));
 }
 
 }  // namespace popgate::imap

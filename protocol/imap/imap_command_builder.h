@@ -81,6 +81,9 @@ class ImapCommandBuilder {
 // octets, so that huge deletions go out as several bounded commands.
 std::vector<std::string> make_uid_sets(const std::vector<uint32_t>& ascending_uids, size_t max_length = 4000);
 
+// The RFC 3501 date of SEARCH SINCE ("7-Nov-2026"): the UTC day `unix_seconds` falls in.
+std::string search_date(int64_t unix_seconds);
+
 // Modified UTF-7 for mailbox names (RFC 3501 §5.1.3).
 std::string encode_modified_utf7(std::string_view utf8);
 

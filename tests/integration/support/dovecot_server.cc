@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -242,14 +243,30 @@ void DovecotServer::create_mailbox(std::string_view user, std::string_view mailb
 
 void DovecotServer::deliver(std::string_view user, std::string_view message, std::string_view mailbox) {
   const fs::path box = maildir(user, mailbox);
-  // Dovecot orders new files by the time stamp in the name: increasing stamps keep delivery order.
-  ++delivered_;
-  const std::string name = std::to_string(1600000000 + delivered_) + ".M" + std::to_string(delivered_) + "P" +
-                           std::to_string(::getpid()) + ".popgate-test";
+  const std::string name = next_file_name();
   const fs::path tmp = box / "tmp" / name;
   write_file(tmp, message);
   chown_to_mail_user(tmp);
   fs::rename(tmp, box / "new" / name);
+}
+
+std::string DovecotServer::next_file_name() {
+  // Dovecot orders new files by the time stamp in the name: increasing stamps keep delivery order.
+  ++delivered_;
+  return std::to_string(1600000000 + delivered_) + ".M" + std::to_string(delivered_) + "P" +
+         std::to_string(::getpid()) + ".popgate-test";
+}
+
+void DovecotServer::deliver_dated(std::string_view user, std::string_view message, std::string_view flags,
+                                  std::time_t received) {
+  const fs::path box = maildir(user, "INBOX");
+  const std::string name = next_file_name();
+  const fs::path tmp = box / "tmp" / name;
+  write_file(tmp, message);
+  chown_to_mail_user(tmp);
+  const struct timeval times[2] = {{received, 0}, {received, 0}};
+  if (::utimes(tmp.c_str(), times) != 0) throw std::runtime_error("utimes failed on " + tmp.string());
+  fs::rename(tmp, box / "cur" / (name + ":2," + std::string(flags)));
 }
 
 void DovecotServer::deliver_all(std::string_view user, const std::vector<CorpusMessage>& corpus) {

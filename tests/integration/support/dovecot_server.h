@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -52,6 +53,10 @@ class DovecotServer {
   // Messages delivered in order get increasing UIDs.
   void deliver(std::string_view user, std::string_view message, std::string_view mailbox = "INBOX");
   void deliver_all(std::string_view user, const std::vector<CorpusMessage>& corpus);
+  // As deliver, already seen by Dovecot (into cur/): with the Maildir flags `flags` ("S": \Seen)
+  // and `received` as the internal date (Dovecot reads it from the file's mtime).
+  void deliver_dated(std::string_view user, std::string_view message, std::string_view flags,
+                     std::time_t received);
   // The same through `doveadm save` (slower: one process per message).
   void deliver_with_doveadm(std::string_view user, std::string_view message);
   // Creates a Maildir++ folder (e.g. "Trash") for the user.
@@ -68,6 +73,8 @@ class DovecotServer {
  private:
   std::filesystem::path maildir(std::string_view user, std::string_view mailbox) const;
   void write_config();
+  // A Maildir file name, unique and in delivery order.
+  std::string next_file_name();
 
   TempDir dir_;
   std::vector<std::string> users_;
