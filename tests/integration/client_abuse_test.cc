@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/integration/support/child_process.h"
+#include "tests/integration/support/eventually.h"
 #include "tests/integration/support/relayed_mail_test.h"
 
 namespace popgate::integration {
@@ -34,15 +35,6 @@ long rss_kib(pid_t pid) {
 }
 
 // Polls `done` every 50 ms for up to `timeout`.
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);  // polling interval
-  }
-  return true;
-}
-
 // A normal session on the side: login, STAT, RETR of a small message, QUIT.
 void expect_normal_session(uint16_t port, size_t message) {
   Pop3Client client(port);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tests/integration/support/corpus.h"
+#include "tests/integration/support/eventually.h"
 #include "tests/integration/support/fake_imap_server.h"
 #include "tests/integration/support/mail_test.h"
 #include "tests/integration/support/redis_server.h"
@@ -21,15 +22,6 @@ namespace popgate::integration {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(50ms);  // polling interval
-  }
-  return true;
-}
 
 std::string login_reply(uint16_t port, std::string_view user, std::string_view password) {
   Pop3Client client(port);

@@ -10,21 +10,13 @@
 
 #include "tests/integration/support/child_process.h"
 #include "tests/integration/support/corpus.h"
+#include "tests/integration/support/eventually.h"
 #include "tests/integration/support/mail_test.h"
 
 namespace popgate::integration {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 30s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);  // polling interval
-  }
-  return true;
-}
 
 size_t count(const std::string& text, std::string_view what) {
   size_t n = 0;
