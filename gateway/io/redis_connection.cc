@@ -357,7 +357,7 @@ void RedisConnection::Impl::on_data(std::string_view data) {
 }
 
 void RedisConnection::Impl::on_end(const StreamEnd& end) {
-  fail_link(end.reason.empty() ? "the store closed the connection" : end.reason);
+  fail_link(about_server(end.reason.empty() ? "the store closed the connection" : end.reason));
 }
 
 // ---------------------------------------------------------------- deadlines
