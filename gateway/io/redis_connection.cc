@@ -34,10 +34,12 @@ class RedisConnection::Impl final : public TransportHandler {
     if (!endpoint_.sentinels.empty()) {
       resolver_ = std::make_unique<SentinelResolver>(loop_, endpoint_.sentinels, endpoint_.master_name,
                                                      options_.connect_timeout_ms);
-      watch_ = std::make_unique<SentinelWatch>(loop_, endpoint_.sentinels, endpoint_.master_name,
-                                               options_.connect_timeout_ms, options_.reconnect_backoff_min_ms,
-                                               options_.reconnect_backoff_max_ms,
-                                               [this](const HostPort& master) { on_switch_master(master); });
+      watch_ = std::make_unique<SentinelWatch>(
+          loop_, endpoint_.sentinels, endpoint_.master_name,
+          SentinelWatch::Options{.timeout_ms = options_.connect_timeout_ms,
+                                 .backoff_min_ms = options_.reconnect_backoff_min_ms,
+                                 .backoff_max_ms = options_.reconnect_backoff_max_ms},
+          [this](const HostPort& master) { on_switch_master(master); });
     } else {
       server_ = HostPort{endpoint_.host, endpoint_.port};
     }

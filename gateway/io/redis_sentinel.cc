@@ -66,6 +66,16 @@ class SentinelLink final : public TransportHandler {
     end(name_ + ": " + (end_of_stream.reason.empty() ? "closed the connection" : end_of_stream.reason));
   }
 
+  // Another command on the same connection; its reply is due within the timeout.
+  void send(const std::vector<std::string>& command) {
+    if (ended_ || !transport_) return;
+    transport_->write(encode_redis_command(command));
+    if (!timer_.active()) {
+      timer_.start(timeout_ms_,
+                   [this] { end(name_ + ": no answer within " + std::to_string(timeout_ms_) + " ms"); });
+    }
+  }
+
   // No callback runs any more: the owner is done with it (and may be gone before it is destroyed).
   void detach() {
     ended_ = true;
@@ -194,16 +204,14 @@ void SentinelResolver::finish(Result<HostPort> result) {
 // ---------------------------------------------------------------- SentinelWatch
 
 SentinelWatch::SentinelWatch(Loop& loop, std::vector<HostPort> sentinels, std::string master_name,
-                             uint64_t timeout_ms, uint64_t backoff_min_ms, uint64_t backoff_max_ms,
-                             OnSwitch on_switch)
+                             Options options, OnSwitch on_switch)
     : loop_(loop),
       sentinels_(std::move(sentinels)),
       master_name_(std::move(master_name)),
-      timeout_ms_(timeout_ms),
-      backoff_min_ms_(backoff_min_ms),
-      backoff_max_ms_(backoff_max_ms),
+      options_(options),
       on_switch_(std::move(on_switch)),
-      retry_timer_(loop) {
+      retry_timer_(loop),
+      ping_timer_(loop) {
   open();
 }
 
@@ -216,7 +224,7 @@ void SentinelWatch::open() {
   subscribed_ = false;
   link_ = std::make_unique<SentinelLink>(
       loop_, sentinels_[next_ % sentinels_.size()], std::vector<std::string>{"SUBSCRIBE", "+switch-master"},
-      timeout_ms_, [this](const RedisReply& reply) { on_reply(reply); },
+      options_.timeout_ms, [this](const RedisReply& reply) { on_reply(reply); },
       [this](const std::string&) { on_broken(); });
 }
 
@@ -226,6 +234,7 @@ void SentinelWatch::on_reply(const RedisReply& reply) {
     if (!is_switch_master_subscription(reply)) return on_broken();
     subscribed_ = true;
     backoff_ms_ = 0;
+    ping_timer_.start(options_.ping_interval_ms, [this] { ping(); });
     return;
   }
   // Other masters' switches, on a sentinel that watches several, are not ours.
@@ -233,14 +242,21 @@ void SentinelWatch::on_reply(const RedisReply& reply) {
   if (master) on_switch_(*master);  // last: it may destroy this
 }
 
+void SentinelWatch::ping() {
+  // The answer, ["pong", ""], is no event; a missing one ends the link (its timeout).
+  if (link_) link_->send({"PING"});
+  ping_timer_.start(options_.ping_interval_ms, [this] { ping(); });
+}
+
 void SentinelWatch::on_broken() {
   drop(loop_, link_);
+  ping_timer_.stop();
   subscribed_ = false;
   ++next_;
   // Missing an event costs little (the master link breaks or turns read-only and rediscovers
   // anyway), so a sentinel that keeps failing is asked less and less often.
-  const uint64_t wait_ms = std::max(backoff_min_ms_, backoff_ms_);
-  backoff_ms_ = std::min(backoff_max_ms_, wait_ms * 2);
+  const uint64_t wait_ms = std::max(options_.backoff_min_ms, backoff_ms_);
+  backoff_ms_ = std::min(options_.backoff_max_ms, wait_ms * 2);
   retry_timer_.start(wait_ms, [this] { open(); });
 }
 

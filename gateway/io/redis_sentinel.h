@@ -61,10 +61,20 @@ class SentinelWatch {
   // The sentinels moved `master_name` to `master`.
   using OnSwitch = std::function<void(const HostPort& master)>;
 
-  // Subscribes at once to +switch-master on the first sentinel that lets it; a subscription that
-  // breaks or cannot be made is tried again on the next sentinel after a backoff.
-  SentinelWatch(Loop& loop, std::vector<HostPort> sentinels, std::string master_name, uint64_t timeout_ms,
-                uint64_t backoff_min_ms, uint64_t backoff_max_ms, OnSwitch on_switch);
+  struct Options {
+    uint64_t timeout_ms = 2'000;  // connecting, and each answer (the subscription's, a PONG)
+    uint64_t backoff_min_ms = 100;
+    uint64_t backoff_max_ms = 5'000;
+    // A subscription hears nothing between failovers: a PING this often tells a quiet sentinel
+    // from one whose host is gone without a word (no FIN, no RST).
+    uint64_t ping_interval_ms = 5'000;
+  };
+
+  // `sentinels` is not empty. Subscribes at once to +switch-master on the first sentinel that
+  // lets it; a subscription that breaks, goes unanswered or cannot be made is tried again on the
+  // next sentinel after a backoff.
+  SentinelWatch(Loop& loop, std::vector<HostPort> sentinels, std::string master_name, Options options,
+                OnSwitch on_switch);
   ~SentinelWatch();
   SentinelWatch(const SentinelWatch&) = delete;
   SentinelWatch& operator=(const SentinelWatch&) = delete;
@@ -76,19 +86,19 @@ class SentinelWatch {
   void open();
   void on_reply(const RedisReply& reply);
   void on_broken();
+  void ping();
 
   Loop& loop_;
   const std::vector<HostPort> sentinels_;
   const std::string master_name_;
-  const uint64_t timeout_ms_;
-  const uint64_t backoff_min_ms_;
-  const uint64_t backoff_max_ms_;
+  const Options options_;
   OnSwitch on_switch_;
   std::unique_ptr<SentinelLink> link_;
   size_t next_ = 0;  // the sentinel to subscribe on
   bool subscribed_ = false;
   uint64_t backoff_ms_ = 0;
   Timer retry_timer_;
+  Timer ping_timer_;
 };
 
 }  // namespace popgate::io

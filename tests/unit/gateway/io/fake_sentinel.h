@@ -36,6 +36,7 @@ class FakeSentinel {
   bool silent = false;
 
   int queries = 0;  // get-master-addr-by-name asked
+  int pings = 0;
   int subscribed() const {
     int count = 0;
     for (const auto& peer : peers_) count += peer->subscribed && !peer->closed ? 1 : 0;
@@ -100,7 +101,11 @@ class FakeSentinel {
       peer.subscribed = true;
       return peer.transport->write("*3\r\n" + bulk("subscribe") + bulk(args[1]) + ":1\r\n");
     }
-    if (args.size() == 1 && args[0] == "PING") return peer.transport->write("+PONG\r\n");
+    if (args.size() == 1 && args[0] == "PING") {
+      ++pings;
+      // A subscribed connection answers in pub/sub form.
+      return peer.transport->write(peer.subscribed ? "*2\r\n" + bulk("pong") + bulk("") : "+PONG\r\n");
+    }
     peer.transport->write("-ERR unknown command\r\n");
   }
 

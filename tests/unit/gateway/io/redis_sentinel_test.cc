@@ -108,9 +108,13 @@ TEST_F(SentinelResolverTest, CancelledOrDestroyedNoCallbackRuns) {
 
 class SentinelWatchTest : public ::testing::Test {
  protected:
-  std::unique_ptr<SentinelWatch> watch(std::vector<HostPort> sentinels) {
+  std::unique_ptr<SentinelWatch> watch(std::vector<HostPort> sentinels, uint64_t ping_interval_ms = 5'000) {
     return std::make_unique<SentinelWatch>(
-        loop_, std::move(sentinels), "popgate", 2'000, 50, 200,
+        loop_, std::move(sentinels), "popgate",
+        SentinelWatch::Options{.timeout_ms = 200,
+                               .backoff_min_ms = 50,
+                               .backoff_max_ms = 200,
+                               .ping_interval_ms = ping_interval_ms},
         [this](const HostPort& master) { switches_.push_back(to_string(master)); });
   }
 
@@ -154,6 +158,23 @@ TEST_F(SentinelWatchTest, ARefusedSubscriptionIsTriedAgainLater) {
   ASSERT_TRUE(run_until(
       loop_, [&] { return watching->subscribed(); }, 2'000))
       << "within the backoff's cap";
+}
+
+TEST_F(SentinelWatchTest, PongsKeepTheSubscriptionAndASentinelGoneSilentIsLeft) {
+  FakeSentinel first(loop_);
+  FakeSentinel second(loop_);
+  auto watching = watch({first.address(), second.address()}, 50);
+  ASSERT_TRUE(run_until(loop_, [&] { return first.subscribed() == 1; }));
+  run_for(loop_, 500);
+  EXPECT_GE(first.pings, 5) << "pinged every 50 ms";
+  EXPECT_EQ(second.subscribed(), 0) << "answered pongs keep it where it is";
+  // The host is gone without closing anything: only the unanswered PING can tell.
+  first.silent = true;
+  ASSERT_TRUE(run_until(
+      loop_, [&] { return second.subscribed() == 1; }, 2'000));
+  second.switch_master("popgate", {"127.0.0.1", 6390});
+  ASSERT_TRUE(run_until(loop_, [&] { return !switches_.empty(); }));
+  EXPECT_EQ(switches_, std::vector<std::string>{"127.0.0.1:6390"});
 }
 
 }  // namespace
