@@ -202,7 +202,8 @@ constinit const Option kOptions[] = {
      "MODE       while the store is unreachable: open (default: each replica's own locks) or closed "
      "(logins get [SYS/TEMP])"},
     {"maildrop-lease", "maildrop_lease", Seconds{&Config::maildrop_lease_ms, Zero::Refused},
-     "SECONDS    a shared maildrop lock's or upstream session place's lease, renewed every third of it (default 30)"},
+     "SECONDS    a shared maildrop lock's or upstream session place's lease, renewed every third of it "
+     "(default 30)"},
     {"allow-plaintext-auth", "allow_plaintext_auth", Flag{&Config::allow_plaintext_auth},
      "           accept passwords on non-TLS connections from non-loopback clients"},
     {"log-level", "log_level", Custom{set_log_level}, "LEVEL      debug, info (default), warn or error"},
@@ -371,9 +372,6 @@ void check_state_store(const Config& config) {
     throw ConfigError("state-store: give one of state_store_password_file and state_store_password_env");
   }
   if (!config.state_store.shared()) return;
-  if (config.state_store.kind == StateStoreKind::Sentinel) {
-    throw ConfigError("state-store: redis-sentinel:// is not supported yet; give the master as redis://");
-  }
   if (!config.state_store_user.empty() && config.state_store_password_file.empty() &&
       config.state_store_password_env.empty()) {
     throw ConfigError("state-store-user needs state_store_password_file or state_store_password_env");

@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "gateway/io/liveness.h"
+#include "gateway/io/redis_sentinel.h"
+#include "gateway/io/redis_sentinel_replies.h"
 #include "gateway/io/tcp_connector.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls_transport.h"
@@ -29,6 +31,18 @@ class RedisConnection::Impl final : public TransportHandler {
         options_(options),
         deadline_timer_(loop),
         reconnect_timer_(loop) {
+    if (!endpoint_.sentinels.empty()) {
+      resolver_ = std::make_unique<SentinelResolver>(loop_, endpoint_.sentinels, endpoint_.master_name,
+                                                     options_.connect_timeout_ms);
+      watch_ = std::make_unique<SentinelWatch>(
+          loop_, endpoint_.sentinels, endpoint_.master_name,
+          SentinelWatch::Options{.timeout_ms = options_.connect_timeout_ms,
+                                 .backoff_min_ms = options_.reconnect_backoff_min_ms,
+                                 .backoff_max_ms = options_.reconnect_backoff_max_ms},
+          [this](const HostPort& master) { on_switch_master(master); });
+    } else {
+      server_ = HostPort{endpoint_.host, endpoint_.port};
+    }
     connect();
   }
 
@@ -41,6 +55,7 @@ class RedisConnection::Impl final : public TransportHandler {
   bool up() const { return link_ == Link::Up; }
   const std::string& down_reason() const { return down_reason_; }
   const RedisEndpoint& endpoint() const { return endpoint_; }
+  std::string server() const { return server_.host.empty() ? "" : to_string(server_); }
   void set_listener(StateListener listener) { listener_ = std::move(listener); }
 
   // TransportHandler
@@ -49,9 +64,10 @@ class RedisConnection::Impl final : public TransportHandler {
 
  private:
   enum class Link {
-    Down,        // nothing open; the reconnect timer runs
-    Connecting,  // TCP (and TLS) in flight
-    LoggingIn,   // AUTH / SELECT / PING sent, their replies awaited
+    Down,         // nothing open; the reconnect timer runs
+    Discovering,  // the sentinels are asked where the master is
+    Connecting,   // TCP (and TLS) in flight
+    LoggingIn,    // AUTH / SELECT / PING (/ ROLE) sent, their replies awaited
     Up,
   };
 
@@ -62,10 +78,17 @@ class RedisConnection::Impl final : public TransportHandler {
   };
 
   void connect();
+  void on_discovered(Result<HostPort> master);
+  void connect_server();
   void on_connected(Result<TransportPtr> result);
   void on_secure(Status status);
   void log_in();
+  // The last login reply; with sentinels it is ROLE's, which must say "master".
+  void on_last_login_reply(const RedisReply& reply);
   void on_logged_in();
+  void on_switch_master(const HostPort& master);
+  // The reason with the server it is about, when sentinels chose it.
+  std::string about_server(const std::string& reason) const;
   // Writes what waited for the connection.
   void flush_waiting();
   void arm_deadline();
@@ -84,6 +107,9 @@ class RedisConnection::Impl final : public TransportHandler {
   std::shared_ptr<TlsClientContext> tls_context_;
   RedisOptions options_;
   StateListener listener_;
+  std::unique_ptr<SentinelResolver> resolver_;  // with sentinels
+  std::unique_ptr<SentinelWatch> watch_;        // with sentinels
+  HostPort server_;                             // of the latest link
 
   Link link_ = Link::Down;
   ConnectOperationPtr connecting_;
@@ -95,6 +121,7 @@ class RedisConnection::Impl final : public TransportHandler {
   size_t login_replies_ = 0;     // of sent_'s front: the login's own
   bool reported_up_ = false;     // what the listener heard last
   bool reported_once_ = false;
+  std::string reported_server_;  // where it was up when the listener heard it
   std::string down_reason_ = "not connected yet";
   uint64_t connect_deadline_ms_ = 0;  // the attempt in progress gives up then
   uint64_t backoff_ms_ = 0;           // the next wait before reconnecting; 0: at once
@@ -106,8 +133,25 @@ class RedisConnection::Impl final : public TransportHandler {
 // ---------------------------------------------------------------- the link
 
 void RedisConnection::Impl::connect() {
+  if (!resolver_) return connect_server();
+  // Every connection asks again (the client guidelines' "handle reconnections"): whatever broke
+  // the last link may have been a failover.
+  link_ = Link::Discovering;
+  resolver_->resolve([this, link = link_alive_.watch()](Result<HostPort> master) {
+    if (!link) return;
+    on_discovered(std::move(master));
+  });
+}
+
+void RedisConnection::Impl::on_discovered(Result<HostPort> master) {
+  if (!master) return fail_link(master.error().detail);
+  server_ = std::move(master).value();
+  connect_server();
+}
+
+void RedisConnection::Impl::connect_server() {
   link_ = Link::Connecting;
-  connecting_ = connect_tcp(loop_, endpoint_.host, endpoint_.port, options_.connect_timeout_ms,
+  connecting_ = connect_tcp(loop_, server_.host, server_.port, options_.connect_timeout_ms,
                             [this, link = link_alive_.watch()](Result<TransportPtr> result) {
                               if (!link) return;
                               on_connected(std::move(result));
@@ -118,8 +162,8 @@ void RedisConnection::Impl::connect() {
 }
 
 void RedisConnection::Impl::on_connected(Result<TransportPtr> result) {
-  loop_.deferred_delete(std::move(connecting_));  // this runs inside its callback
-  if (!result) return fail_link(result.error().detail);
+  loop_.deferred_delete(std::move(connecting_));         // this runs inside its callback
+  if (!result) return fail_link(result.error().detail);  // it names the address
   TransportPtr tcp = std::move(result).value();
   if (!endpoint_.tls) {
     transport_ = std::move(tcp);
@@ -159,8 +203,41 @@ void RedisConnection::Impl::log_in() {
   }
   wire += encode_redis_command({"PING"});
   ++login_replies_;
+  if (resolver_) {
+    // The guidelines' step 3: what a sentinel named a moment ago may be a replica by now.
+    wire += encode_redis_command({"ROLE"});
+    ++login_replies_;
+  }
   transport_->write(wire);
   wipe(wire);
+}
+
+void RedisConnection::Impl::on_last_login_reply(const RedisReply& reply) {
+  if (resolver_) {
+    Result<std::string> role = parse_role(reply);
+    if (!role) return fail_link(about_server("ROLE: " + role.error().detail));
+    if (role.value() != "master") {
+      // A failover in progress: the next attempt, after the backoff, asks the sentinels again.
+      return fail_link(
+          about_server("not a master but a " + role.value().substr(0, 20) + " (a failover in progress?)"));
+    }
+  }
+  on_logged_in();
+}
+
+void RedisConnection::Impl::on_switch_master(const HostPort& master) {
+  if (link_ == Link::Down) {
+    // Waiting out a backoff, most likely for this very failover: no need to wait any longer.
+    reconnect_timer_.stop();
+    return connect();
+  }
+  // A link on its way checks ROLE; one that is up is broken, and opened again at once.
+  if (link_ != Link::Up || (master.host == server_.host && master.port == server_.port)) return;
+  fail_link("the sentinels moved master '" + endpoint_.master_name + "' to " + to_string(master));
+}
+
+std::string RedisConnection::Impl::about_server(const std::string& reason) const {
+  return resolver_ ? "master " + to_string(server_) + ": " + reason : reason;
 }
 
 void RedisConnection::Impl::on_logged_in() {
@@ -220,6 +297,7 @@ void RedisConnection::Impl::drop_link() {
   link_alive_.revoke();
   link_ = Link::Down;
   connecting_.reset();  // cancels: its callback never runs
+  if (resolver_) resolver_->cancel();
   reader_.reset();
   if (transport_) {
     transport_->set_handler(nullptr);
@@ -256,10 +334,12 @@ void RedisConnection::Impl::on_data(std::string_view data) {
   while (std::optional<RedisReply> reply = reader_->next()) {
     if (login_replies_ > 0) {
       --login_replies_;
-      if (reply->is_error()) return fail_link("the store refused the login: " + reply->text.substr(0, 200));
+      if (reply->is_error()) {
+        return fail_link(about_server("the store refused the login: " + reply->text.substr(0, 200)));
+      }
       if (login_replies_ == 0) {
-        on_logged_in();
-        if (!alive) return;
+        on_last_login_reply(*reply);
+        if (!alive || !reader_) return;  // destroyed, or not a master
       }
       continue;
     }
@@ -279,7 +359,7 @@ void RedisConnection::Impl::on_data(std::string_view data) {
 }
 
 void RedisConnection::Impl::on_end(const StreamEnd& end) {
-  fail_link(end.reason.empty() ? "the store closed the connection" : end.reason);
+  fail_link(about_server(end.reason.empty() ? "the store closed the connection" : end.reason));
 }
 
 // ---------------------------------------------------------------- deadlines
@@ -298,7 +378,8 @@ void RedisConnection::Impl::on_deadline() {
   const uint64_t now = loop_.now_ms();
   if ((link_ == Link::Connecting || link_ == Link::LoggingIn) && now >= connect_deadline_ms_) {
     // A server that accepts but never answers (stopped, overloaded) ends here, not in a hang.
-    return fail_link("connecting timed out after " + std::to_string(options_.connect_timeout_ms) + " ms");
+    return fail_link(
+        about_server("connecting timed out after " + std::to_string(options_.connect_timeout_ms) + " ms"));
   }
   if (!sent_.empty() && now >= sent_.front().deadline_ms) {
     // Replies come in order: every later command is stuck behind this one.
@@ -331,9 +412,12 @@ void RedisConnection::Impl::fail_all(std::deque<Pending>& pending, const Error& 
 }
 
 void RedisConnection::Impl::notify(bool up, const std::string& reason) {
-  if (reported_once_ && reported_up_ == up) return;
+  // Up again at another server (the sentinels' new master) is news too.
+  const std::string server = this->server();
+  if (reported_once_ && reported_up_ == up && (!up || reported_server_ == server)) return;
   reported_once_ = true;
   reported_up_ = up;
+  if (up) reported_server_ = server;
   if (listener_) listener_(up, reason);
 }
 
@@ -378,6 +462,10 @@ const std::string& RedisConnection::down_reason() const {
 
 const RedisEndpoint& RedisConnection::endpoint() const {
   return impl_->endpoint();
+}
+
+std::string RedisConnection::server() const {
+  return impl_->server();
 }
 
 void RedisConnection::set_state_listener(StateListener listener) {

@@ -7,6 +7,10 @@
 // a growing backoff while it keeps failing; meanwhile commands fail fast instead of queueing, so
 // a store that is gone costs a login nothing, and a stalled one costs it at most the command
 // timeout.
+//
+// With sentinels (redis-sentinel://) every connection first asks them where the master is, then
+// checks with ROLE that the server it reached is a master; a second connection, to one sentinel,
+// hears of failovers (+switch-master) and drops the link so that the next one finds the new master.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include "gateway/io/redis_command.h"
 #include "gateway/io/redis_reply.h"
 #include "gateway/io/redis_reply_reader.h"
+#include "gateway/io/socket_address.h"
 #include "gateway/io/tls_context.h"
 #include "protocol/common/result.h"
 #include "protocol/common/secret.h"
@@ -33,6 +38,10 @@ struct RedisEndpoint {
   unsigned database = 0;  // SELECT, when not 0
   std::string user;       // a Redis 6 ACL user; empty: AUTH with the password alone (requirepass)
   SecretString password;  // empty: no AUTH
+  // Not empty: `host` and `port` are ignored; before every connection these sentinels (plain TCP,
+  // no AUTH) are asked, in order, where the master `master_name` is. Never with `tls`.
+  std::vector<HostPort> sentinels;
+  std::string master_name;
 };
 
 struct RedisOptions {
@@ -71,6 +80,9 @@ class RedisConnection {
   // Why it is not up ("connection refused", "the store refused the login: WRONGPASS ..."); empty when up.
   const std::string& down_reason() const;
   const RedisEndpoint& endpoint() const;
+  // The server of the latest link ("10.0.0.7:6379"): with sentinels, the master they named; empty
+  // before the first. The listener hears "up" again when a new link is up at another server.
+  std::string server() const;
 
  private:
   class Impl;

@@ -61,6 +61,12 @@ std::optional<HostPort> parse_host_port(std::string_view text) {
   return HostPort{std::string(host), *number};
 }
 
+std::string to_string(const HostPort& host_port) {
+  const bool ipv6 = host_port.host.find(':') != std::string::npos;
+  return ipv6 ? str_cat("[", host_port.host, "]:", std::to_string(host_port.port))
+              : str_cat(host_port.host, ":", std::to_string(host_port.port));
+}
+
 std::optional<SocketAddress> SocketAddress::from_numeric(const HostPort& host_port) {
   SocketAddress address;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&address.storage_);

@@ -18,6 +18,8 @@ struct HostPort {
 
 // "127.0.0.1:110", "[::1]:110", "mail.example.com:993". Port 0 is allowed (pick a free one).
 std::optional<HostPort> parse_host_port(std::string_view text);
+// The other way round: "127.0.0.1:110", "[::1]:110", "mail.example.com:993".
+std::string to_string(const HostPort& host_port);
 
 class SocketAddress {
  public:

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <utility>
 
 #include "gateway/identity/static_secret.h"
 #include "gateway/io/redis_connection.h"
@@ -58,6 +59,7 @@ class StateStore::RedisLoopStore final : public LoopStateStore {
                             owner.owner_prefix_);
     }
     connection_.set_state_listener([this](bool up, const std::string& reason) {
+      if (up) owner_.server_found(connection_.server());
       if (up == up_) return;
       up_ = up;
       owner_.connection_changed(up, reason);
@@ -130,8 +132,13 @@ StateStore::~StateStore() = default;
 LoopStateStorePtr StateStore::for_loop(io::Loop& loop) {
   if (!url_.shared()) return std::make_unique<LocalLoopStore>(loop, process_locks_);
   io::RedisEndpoint endpoint;
-  endpoint.host = url_.servers.front().host;
-  endpoint.port = url_.servers.front().port;
+  if (url_.kind == StateStoreKind::Sentinel) {
+    endpoint.sentinels = url_.servers;
+    endpoint.master_name = url_.master_name;
+  } else {
+    endpoint.host = url_.servers.front().host;
+    endpoint.port = url_.servers.front().port;
+  }
   endpoint.tls = url_.tls;
   endpoint.database = url_.database;
   endpoint.user = settings_.state_store_user;
@@ -161,8 +168,30 @@ void StateStore::connection_changed(bool up, const std::string& reason) {
   }
   if (down_connections_.fetch_sub(1) == 1) {
     metrics_.state_store().set_up(true);
-    log::Line(log::Level::Info, "state_store_up").field("store", url_.to_string());
+    log::Line line(log::Level::Info, "state_store_up");
+    line.field("store", url_.to_string());
+    if (url_.kind == StateStoreKind::Sentinel) line.field("master", master());
   }
+}
+
+void StateStore::server_found(const std::string& server) {
+  if (url_.kind != StateStoreKind::Sentinel) return;
+  std::string previous;
+  {
+    std::lock_guard<std::mutex> guard(reason_mutex_);
+    if (server == master_) return;
+    previous = std::exchange(master_, server);
+  }
+  // Once per process for each master the sentinels name, however many loops find it: where the
+  // shared state lives now, and after a failover where it lived before.
+  log::Line line(log::Level::Info, "state_store_master");
+  line.field("store", url_.to_string()).field("master", server);
+  if (!previous.empty()) line.field("previous", previous);
+}
+
+std::string StateStore::master() const {
+  std::lock_guard<std::mutex> guard(reason_mutex_);
+  return master_;
 }
 
 void StateStore::connection_gone() {
@@ -171,7 +200,10 @@ void StateStore::connection_gone() {
 
 std::string StateStore::status() const {
   if (!url_.shared()) return "local";
-  if (!down()) return url_.to_string() + " up";
+  if (!down()) {
+    const std::string where = url_.kind == StateStoreKind::Sentinel ? master() : "";
+    return url_.to_string() + " up" + (where.empty() ? "" : ", master " + where);
+  }
   std::lock_guard<std::mutex> guard(reason_mutex_);
   return url_.to_string() + " down: " + down_reason_;
 }

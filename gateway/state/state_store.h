@@ -62,6 +62,7 @@ class StateStore {
   MaildropLocks& process_locks() { return process_locks_; }
   bool shared() const { return url_.shared(); }
   // For /readyz and the start-up line: "local", "redis://10.0.0.7:6379 up",
+  // "redis-sentinel://10.0.0.5:26379/popgate up, master 10.0.0.7:6379",
   // "redis://10.0.0.7:6379 down: the store refused the login: WRONGPASS ...".
   std::string status() const;
   // The store is shared and one of the loops cannot reach it.
@@ -75,6 +76,9 @@ class StateStore {
   void connection_changed(bool up, const std::string& reason);
   // A loop's connection that was down is closed for good (the loop ends).
   void connection_gone();
+  // A loop's connection is up at `server` (any thread): with sentinels, the master they named.
+  void server_found(const std::string& server);
+  std::string master() const;
 
   const Config settings_;  // the start-up configuration: SIGHUP does not move the store
   const StateStoreUrl url_;
@@ -87,6 +91,7 @@ class StateStore {
   std::atomic<int> down_connections_{0};
   mutable std::mutex reason_mutex_;
   std::string down_reason_;  // the latest, for status()
+  std::string master_;       // with sentinels: the latest master a loop found
 };
 
 }  // namespace popgate

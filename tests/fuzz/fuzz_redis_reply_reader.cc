@@ -2,7 +2,8 @@
 // objects and limits) on any byte stream, as a Redis server or anything posing as one would send
 // it. Whole, one byte at a time and cut where the input's first byte says, the stream must give
 // the same replies up to the first failure; a failed reader stays failed; no reply is larger than
-// the limits allow; and nothing is read outside what was fed (ASan).
+// the limits allow; and nothing is read outside what was fed (ASan). Each reply is also read as
+// a sentinel's (redis_sentinel_replies.h): an address it yields has a host and a port to connect to.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <string_view>
 
 #include "gateway/io/redis_reply_reader.h"
+#include "gateway/io/redis_sentinel_replies.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace popgate::fuzz {
@@ -47,6 +49,18 @@ void describe(const RedisReply& reply, std::string& out, int depth) {
   out += ';';
 }
 
+// What the sentinel code would make of the reply: an address or an error, never a crash.
+void read_as_sentinel_reply(const RedisReply& reply) {
+  Result<std::optional<io::HostPort>> master = io::parse_master_address(reply);
+  if (master.ok() && master.value()) FUZZ_CHECK(!master.value()->host.empty() && master.value()->port != 0);
+  if (master.ok() && !master.value()) FUZZ_CHECK(reply.is_nil());
+  Result<std::string> role = io::parse_role(reply);
+  if (role.ok()) FUZZ_CHECK(reply.type == RedisReply::Type::Array && !reply.elements.empty());
+  std::optional<io::HostPort> moved = io::parse_switch_master(reply, "popgate");
+  if (moved)
+    FUZZ_CHECK(!moved->host.empty() && moved->port != 0 && !io::is_switch_master_subscription(reply));
+}
+
 // Every reply of `stream` fed in pieces of `piece` bytes (each piece its own copy, gone after
 // the feed), then the outcome.
 std::string read_all(std::string_view stream, size_t piece) {
@@ -55,7 +69,10 @@ std::string read_all(std::string_view stream, size_t piece) {
   for (size_t at = 0; at < stream.size(); at += piece) {
     const std::string chunk(stream.substr(at, piece));
     reader.feed(chunk);
-    while (std::optional<RedisReply> reply = reader.next()) describe(*reply, out, 0);
+    while (std::optional<RedisReply> reply = reader.next()) {
+      describe(*reply, out, 0);
+      read_as_sentinel_reply(*reply);
+    }
     if (reader.failed()) {
       FUZZ_CHECK(!reader.error().empty());
       FUZZ_CHECK(!reader.feed("+OK\r\n") && !reader.next().has_value());  // it stays failed

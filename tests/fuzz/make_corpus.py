@@ -207,6 +207,9 @@ redis("lease_set_and_scripts", b"+OK\r\n$-1\r\n-NOSCRIPT No matching script. Ple
 redis("bulk_binary", b"$5\r\nab\0\r\n\r\n$0\r\n\r\n")
 redis("nested_arrays", b"*3\r\n:1\r\n*2\r\n$1\r\nx\r\n*-1\r\n+done\r\n*0\r\n")
 redis("sentinel_master_addr", b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n")
+redis("sentinel_role_and_switch", b"*3\r\n$6\r\nmaster\r\n:42\r\n*0\r\n"
+      b"*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"
+      b"*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$37\r\npopgate 127.0.0.1 6379 127.0.0.1 6380\r\n")
 redis("errors", b"-WRONGPASS invalid username-password pair or user is disabled.\r\n-NOAUTH Authentication required.\r\n"
       b"-LOADING Redis is loading the dataset in memory\r\n-READONLY You can't write against a read only replica.\r\n")
 redis("huge_announced_length", b"$9223372036854775806\r\nab\r\n")

@@ -42,6 +42,14 @@ TEST(ParseHostPort, RejectsMissingOrInvalidPortsAndHosts) {
   for (const char* c : cases) EXPECT_FALSE(parse_host_port(c).has_value()) << '"' << c << '"';
 }
 
+TEST(ParseHostPort, FormatsBackWhatItParses) {
+  for (const char* text : {"127.0.0.1:110", "[::1]:6379", "redis-0.internal:26379"}) {
+    std::optional<HostPort> parsed = parse_host_port(text);
+    ASSERT_TRUE(parsed.has_value()) << text;
+    EXPECT_EQ(to_string(*parsed), text);
+  }
+}
+
 TEST(SocketAddress, FromNumericAcceptsOnlyNumericAddresses) {
   EXPECT_TRUE(SocketAddress::from_numeric({"127.0.0.1", 110}).has_value());
   EXPECT_TRUE(SocketAddress::from_numeric({"::1", 110}).has_value());
