@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/io/redis_connection.h"
@@ -96,6 +97,8 @@ TEST_F(RedisSentinelConnectionTest, FollowsARealFailoverToThePromotedReplica) {
   ASSERT_TRUE(sentinel.wait_for_replicas(1, 10s)) << sentinel.log_text();
   auto connection = connect({local(sentinel.port())});
   ASSERT_EQ(run(*connection, {"SET", "before", "1"}), "OK");
+  // Replication is asynchronous: kill the master only once the replica has the write.
+  for (int i = 0; i < 200 && replica.cli({"GET", "before"}) != "1"; ++i) std::this_thread::sleep_for(10ms);
 
   master.kill();
   const std::string promoted = "127.0.0.1:" + std::to_string(replica.port());
