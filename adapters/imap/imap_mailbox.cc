@@ -248,6 +248,18 @@ void ImapMailbox::take_snapshot() {
   const SnapshotFilter& filter = settings_.policy.filter;
   if (!filter.searches()) return list_messages({"1:*"});
   // The upstream picks the messages (RFC 3501 §6.4.4); only theirs are listed.
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  search(snapshot_search_criteria(filter, now_s), [this](Result<std::vector<uint32_t>> found) {
+    if (!found) return finish_open(found.error());
+    if (found.value().empty()) return finish_open(std::move(snapshot_));
+    list_messages(imap::make_uid_sets(found.value()));
+  });
+}
+
+void ImapMailbox::search(const std::string& criteria,
+                         std::function<void(Result<std::vector<uint32_t>>)> done) {
   auto found = std::make_shared<std::vector<uint32_t>>();
   CommandObserver observer;
   observer.on_untagged = [this, found](const imap::Response& response) {
@@ -255,21 +267,17 @@ void ImapMailbox::take_snapshot() {
     std::vector<uint32_t> uids = imap::search_uids(response);
     found->insert(found->end(), uids.begin(), uids.end());
   };
-  const int64_t now_s =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count();
-  connection_->run(
-      connection_->builder().uid_search(snapshot_search_criteria(filter, now_s)), std::move(observer),
-      [this, found](Result<imap::Response> result) {
-        if (!result) return finish_open(result.error());
-        if (result.value().status != imap::StatusKind::Ok) {
-          return finish_open(make_error(ErrorKind::Temporary, "SEARCH failed: " + describe(result.value())));
-        }
-        std::sort(found->begin(), found->end());
-        found->erase(std::unique(found->begin(), found->end()), found->end());
-        if (found->empty()) return finish_open(std::move(snapshot_));
-        list_messages(imap::make_uid_sets(*found));
-      });
+  connection_->run(connection_->builder().uid_search(criteria), std::move(observer),
+                   [found, criteria, done = std::move(done)](Result<imap::Response> result) {
+                     if (!result) return done(result.error());
+                     if (result.value().status != imap::StatusKind::Ok) {
+                       return done(make_error(ErrorKind::Temporary,
+                                              "SEARCH " + criteria + " failed: " + describe(result.value())));
+                     }
+                     std::sort(found->begin(), found->end());
+                     found->erase(std::unique(found->begin(), found->end()), found->end());
+                     done(std::move(*found));
+                   });
 }
 
 void ImapMailbox::list_messages(std::vector<std::string> uid_sets) {
@@ -531,29 +539,18 @@ void ImapMailbox::expunge_marked(std::vector<uint32_t> uids, Done done) {
 
 void ImapMailbox::check_no_foreign_deleted(std::vector<uint32_t> ours, Done done) {
   // A plain EXPUNGE removes every \Deleted message, including ones another client flagged.
-  auto flagged = std::make_shared<std::vector<uint32_t>>();
-  CommandObserver observer;
-  observer.on_untagged = [this, flagged](const imap::Response& response) {
-    if (response.name != "SEARCH") return note_untagged(response);
-    std::vector<uint32_t> uids = imap::search_uids(response);
-    flagged->insert(flagged->end(), uids.begin(), uids.end());
-  };
-  connection_->run(
-      connection_->builder().uid_search("DELETED"), std::move(observer),
-      [flagged, ours = std::move(ours), done = std::move(done)](Result<imap::Response> result) mutable {
-        if (!result) return done(result.error());
-        if (result.value().status != imap::StatusKind::Ok) {
-          return done(make_error(ErrorKind::Temporary, "SEARCH DELETED failed: " + describe(result.value())));
-        }
-        for (uint32_t uid : *flagged) {
-          if (!std::binary_search(ours.begin(), ours.end(), uid)) {
-            return done(make_error(ErrorKind::Temporary,
-                                   "another client's message is flagged \\Deleted and the upstream "
-                                   "lacks UIDPLUS; not expunging"));
-          }
-        }
-        done(Ok{});
-      });
+  search("DELETED",
+         [ours = std::move(ours), done = std::move(done)](Result<std::vector<uint32_t>> flagged) mutable {
+           if (!flagged) return done(flagged.error());
+           for (uint32_t uid : flagged.value()) {
+             if (!std::binary_search(ours.begin(), ours.end(), uid)) {
+               return done(make_error(ErrorKind::Temporary,
+                                      "another client's message is flagged \\Deleted and the upstream "
+                                      "lacks UIDPLUS; not expunging"));
+             }
+           }
+           done(Ok{});
+         });
 }
 
 struct ImapMailbox::Sequence {

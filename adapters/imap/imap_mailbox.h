@@ -64,6 +64,8 @@ class ImapMailbox final : public MailboxBase {
   void after_login();
   void select_mailbox();
   void take_snapshot();
+  // UID SEARCH `criteria`: the UIDs found, ascending, once each; an Error (Temporary) for a refusal.
+  void search(const std::string& criteria, std::function<void(Result<std::vector<uint32_t>>)> done);
   // UID FETCH (UID RFC822.SIZE) of each set in turn, then the snapshot (imap_snapshot.h).
   void list_messages(std::vector<std::string> uid_sets);
   void list_next(std::shared_ptr<std::vector<std::string>> sets, size_t next,
